@@ -1,0 +1,187 @@
+//! The inbound chat completion request: the client's exact bytes, plus the few fields the
+//! proxy routes on. Nothing else is parsed, so unknown fields pass through untouched.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A request the client sent to `POST /v1/chat/completions`.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    body: Bytes,
+    model: String,
+    /// Byte range of the `model` value (quotes included) inside `body`.
+    model_span: Range<usize>,
+    stream: bool,
+}
+
+/// Why a request body was refused; `param` names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidRequest {
+    /// What is wrong, for the client.
+    pub message: String,
+    /// The field at fault, if one is.
+    pub param: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    stream: Option<&'a RawValue>,
+}
+
+fn invalid(message: impl Into<String>, param: Option<&'static str>) -> InvalidRequest {
+    InvalidRequest { message: message.into(), param }
+}
+
+impl ChatRequest {
+    /// Checks the body is a JSON object with a string `model` and a non-empty `messages`
+    /// array, and remembers where `model` sits so it can be rewritten without re-encoding.
+    pub fn parse(body: Bytes) -> Result<Self, InvalidRequest> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
+            // serde would happily read `[…]` into a struct; only an object is a request.
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                Ok(_) => invalid("the request body must be a JSON object", None),
+                Err(err) => invalid(format!("the request body is not valid JSON: {err}"), None),
+            });
+        }
+        let head: Head = serde_json::from_slice(&body).map_err(|err| {
+            if err.is_data() {
+                // Valid JSON of the wrong shape, or a field of the wrong type.
+                let message = err.to_string();
+                let param = ["stream", "model", "messages"]
+                    .into_iter()
+                    .find(|field| message.contains(&format!("`{field}`")));
+                invalid(format!("invalid request body: {message}"), param)
+            } else {
+                invalid(format!("the request body is not valid JSON: {err}"), None)
+            }
+        })?;
+        let raw_model = head
+            .model
+            .ok_or_else(|| invalid("you must provide a model parameter", Some("model")))?;
+        let model: Cow<str> = serde_json::from_str(raw_model.get())
+            .map_err(|_| invalid("`model` must be a string", Some("model")))?;
+        if model.is_empty() {
+            return Err(invalid("`model` must not be empty", Some("model")));
+        }
+        let messages = head
+            .messages
+            .ok_or_else(|| invalid("missing required parameter: 'messages'", Some("messages")))?;
+        if !is_non_empty_array(messages.get()) {
+            return Err(invalid("`messages` must be a non-empty array", Some("messages")));
+        }
+        // `raw_model` borrows from `body`, so its address gives its offset; no unsafe needed.
+        let start = raw_model.get().as_ptr() as usize - body.as_ptr() as usize;
+        let model_span = start..start + raw_model.get().len();
+        let stream = match head.stream.map(RawValue::get) {
+            None | Some("null" | "false") => false,
+            Some("true") => true,
+            Some(_) => return Err(invalid("`stream` must be a boolean", Some("stream"))),
+        };
+        Ok(Self {
+            model: model.into_owned(),
+            model_span,
+            stream,
+            body,
+        })
+    }
+
+    /// The model the client asked for.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn stream(&self) -> bool {
+        self.stream
+    }
+
+    /// The body exactly as the client sent it.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body with `model` set to `model_json` (an already JSON-encoded string); every other
+    /// byte is the client's. Costs one copy of the body, none when the model is unchanged.
+    pub fn body_with_model(&self, model_json: &str) -> Bytes {
+        if &self.body[self.model_span.clone()] == model_json.as_bytes() {
+            return self.body.clone();
+        }
+        let mut out = BytesMut::with_capacity(self.body.len() - self.model_span.len() + model_json.len());
+        out.put_slice(&self.body[..self.model_span.start]);
+        out.put_slice(model_json.as_bytes());
+        out.put_slice(&self.body[self.model_span.end..]);
+        out.freeze()
+    }
+}
+
+fn is_non_empty_array(raw: &str) -> bool {
+    let inner = raw.trim_start();
+    inner.starts_with('[') && !inner[1..].trim_start().starts_with(']')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ChatRequest, InvalidRequest> {
+        ChatRequest::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn rewrites_only_the_model_and_keeps_every_other_byte() {
+        let body = r#"{ "tools":[{"type":"function"}], "model" : "gpt-4", "seed":7,
+            "messages":[{"role":"user","content":"hi \"there\""}], "x_unknown": {"model":"keep"} }"#;
+        let req = parse(body).unwrap();
+        assert_eq!(req.model(), "gpt-4");
+        assert!(!req.stream());
+        let out = req.body_with_model(r#""gpt-4o-2024""#);
+        let expected = body.replacen(r#""gpt-4","#, r#""gpt-4o-2024","#, 1);
+        assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
+        // Unchanged model: the very same bytes, no copy.
+        assert_eq!(req.body_with_model(r#""gpt-4""#).as_ptr(), req.body().as_ptr());
+    }
+
+    #[test]
+    fn decodes_escaped_model_names() {
+        let req = parse(r#"{"model":"a\/b\u0041","messages":[{}],"stream":true}"#).unwrap();
+        assert_eq!(req.model(), "a/bA");
+        assert!(req.stream());
+        let out = req.body_with_model(r#""x""#);
+        assert_eq!(&out[..], br#"{"model":"x","messages":[{}],"stream":true}"#);
+    }
+
+    #[test]
+    fn refuses_bad_bodies_with_the_field_at_fault() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("", None, "not valid JSON"),
+            ("{", None, "not valid JSON"),
+            ("[1]", None, "JSON object"),
+            ("\"hi\"", None, "JSON object"),
+            (r#"{"messages":[{}]}"#, Some("model"), "model parameter"),
+            (r#"{"model":"m"}"#, Some("messages"), "'messages'"),
+            (r#"{"model":"m","messages":[]}"#, Some("messages"), "non-empty"),
+            (r#"{"model":"m","messages":[ ] }"#, Some("messages"), "non-empty"),
+            (r#"{"model":"m","messages":"hi"}"#, Some("messages"), "non-empty"),
+            (r#"{"model":7,"messages":[{}]}"#, Some("model"), "string"),
+            (r#"{"model":"","messages":[{}]}"#, Some("model"), "empty"),
+            (r#"{"model":"m","messages":[{}],"stream":"yes"}"#, Some("stream"), "boolean"),
+            (r#"{"model":"a","model":"b","messages":[{}]}"#, Some("model"), "duplicate"),
+        ];
+        for (body, param, needle) in cases {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.param, *param, "{body}: {err:?}");
+            assert!(err.message.contains(needle), "{body}: {err:?}");
+        }
+        assert!(parse(r#"{"model":"m","messages":[{}],"stream":null}"#).is_ok());
+    }
+}

@@ -1,0 +1,479 @@
+//! The configuration file: read YAML, expand `${VAR}`s, decode into typed settings and
+//! validate, reporting every problem at once with the path of the field at fault.
+//!
+//! Loading is three steps (read → decode → validate). Each provider, each model and each
+//! deployment is decoded on its own, so one mistake does not hide the next one.
+
+pub mod de;
+pub mod env;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::{Mapping, Value};
+
+pub use env::{Env, ProcessEnv};
+
+use crate::providers::ProviderConfig;
+
+/// A validated configuration. Immutable once loaded.
+#[derive(Debug)]
+pub struct Config {
+    /// The HTTP edge.
+    pub server: ServerConfig,
+    /// Failover policy.
+    pub router: RouterConfig,
+    /// Upstream providers, in file order.
+    pub providers: Vec<NamedProvider>,
+    /// Models clients may ask for, in file order.
+    pub models: Vec<ModelConfig>,
+}
+
+/// `server:`: where to listen and how to guard the door.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// When non-empty, clients must send `Authorization: Bearer <master_key>`.
+    #[serde(default)]
+    pub master_key: Option<SecretString>,
+    /// Largest request body accepted; larger ones get 413.
+    #[serde(default = "default_max_body_bytes", deserialize_with = "de::number")]
+    pub max_body_bytes: usize,
+    /// How long in-flight requests and streams may run after SIGTERM before the process exits.
+    #[serde(default = "default_shutdown_grace", deserialize_with = "de::seconds")]
+    pub shutdown_grace_seconds: Duration,
+}
+
+/// `router:`: when a deployment counts as failing and for how long it is left alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Consecutive failures that disable a deployment.
+    #[serde(default = "default_failure_threshold", deserialize_with = "de::number")]
+    pub failure_threshold: u32,
+    /// How long a disabled deployment stays out before one probe request is let through.
+    #[serde(default = "default_cooldown", deserialize_with = "de::seconds")]
+    pub cooldown_seconds: Duration,
+    /// Bound on each attempt up to response headers (non-streaming: the whole body), and on
+    /// the silence between two stream chunks.
+    #[serde(default = "default_timeout", deserialize_with = "de::seconds")]
+    pub timeout_seconds: Duration,
+}
+
+/// One entry of `providers:`.
+#[derive(Debug)]
+pub struct NamedProvider {
+    /// The key under `providers:`; models refer to it.
+    pub name: String,
+    /// Its type-specific settings.
+    pub config: ProviderConfig,
+}
+
+/// One entry of `models:`: the name clients send and where it can be served.
+#[derive(Debug)]
+pub struct ModelConfig {
+    /// The name clients put in `model`.
+    pub name: String,
+    /// Where it can be served, in file order (the router sorts by priority).
+    pub deployments: Vec<DeploymentConfig>,
+}
+
+/// One (model, provider) pair: `models.NAME.providers.PROVIDER`.
+#[derive(Debug, Clone)]
+pub struct DeploymentConfig {
+    /// The provider's name under `providers:`.
+    pub provider: String,
+    /// Lower is tried first.
+    pub priority: u32,
+    /// The model name sent upstream.
+    pub model_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    providers: Mapping,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    #[serde(default, deserialize_with = "de::number")]
+    priority: u32,
+    #[serde(default)]
+    model_id: Option<String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8000".to_string()
+}
+fn default_max_body_bytes() -> usize {
+    32 * 1024 * 1024
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_failure_threshold() -> u32 {
+    3
+}
+fn default_cooldown() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            master_key: None,
+            max_body_bytes: default_max_body_bytes(),
+            shutdown_grace_seconds: default_shutdown_grace(),
+        }
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: default_failure_threshold(),
+            cooldown_seconds: default_cooldown(),
+            timeout_seconds: default_timeout(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The master key, if one is set (an empty one means "no key").
+    pub fn master_key(&self) -> Option<&str> {
+        self.master_key
+            .as_ref()
+            .map(|key| key.expose_secret())
+            .filter(|key| !key.is_empty())
+    }
+}
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the field at fault, e.g. `providers.primary.base_url`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The file that was read.
+    pub file: PathBuf,
+    /// All problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(
+            f,
+            "{}: {count} problem{}",
+            self.file.display(),
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            if problem.path.is_empty() {
+                write!(f, "\n  - {}", problem.message)?;
+            } else {
+                write!(f, "\n  - {}: {}", problem.path, problem.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while decoding; see [`Problems::decode`].
+#[derive(Default)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// Records a problem at `path`.
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Decodes `value` into `T`; on failure records the problem under `path` and returns None.
+    pub fn decode<T: DeserializeOwned>(&mut self, path: &str, value: Value) -> Option<T> {
+        match serde_path_to_error::deserialize(value) {
+            Ok(decoded) => Some(decoded),
+            Err(err) => {
+                let inner = err.path().to_string();
+                let full = match inner.as_str() {
+                    "." | "" => path.to_string(),
+                    _ if path.is_empty() => inner,
+                    _ => format!("{path}.{inner}"),
+                };
+                self.push(full, err.into_inner().to_string());
+                None
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `file`, expanding `${VAR}` from the process environment.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|err| ConfigError {
+            file: file.to_path_buf(),
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!("cannot read file: {err}"),
+            }],
+        })?;
+        Self::parse(&text, file, &ProcessEnv)
+    }
+
+    /// Parses and validates YAML `text`; `file` only names the source in errors.
+    pub fn parse(text: &str, file: &Path, env: &dyn Env) -> Result<Self, ConfigError> {
+        let mut problems = Problems::default();
+        let config = parse_document(text, env, &mut problems);
+        match config {
+            Some(config) if problems.0.is_empty() => Ok(config),
+            _ => Err(ConfigError {
+                file: file.to_path_buf(),
+                problems: problems.0,
+            }),
+        }
+    }
+}
+
+fn parse_document(text: &str, env: &dyn Env, problems: &mut Problems) -> Option<Config> {
+    let mut root: Value = match serde_yaml_ng::from_str(text) {
+        Ok(Value::Null) => Value::Mapping(Mapping::new()),
+        Ok(value) => value,
+        Err(err) => {
+            problems.push("", format!("invalid YAML: {err}"));
+            return None;
+        }
+    };
+    expand_env(&mut root, "", env, problems);
+    let Value::Mapping(mut root) = root else {
+        problems.push("", "the top level must be a mapping of sections");
+        return None;
+    };
+
+    let server = take(&mut root, "server")
+        .and_then(|v| problems.decode("server", v))
+        .unwrap_or_default();
+    let router = take(&mut root, "router")
+        .and_then(|v| problems.decode("router", v))
+        .unwrap_or_default();
+    let (providers, declared) = parse_providers(take(&mut root, "providers"), problems);
+    let models = parse_models(take(&mut root, "models"), &declared, problems);
+    for (key, _) in root {
+        problems.push(
+            key_text(&key),
+            "unknown section (expected server, router, providers or models)",
+        );
+    }
+
+    validate_server(&server, problems);
+    validate_router(&router, problems);
+    Some(Config {
+        server,
+        router,
+        providers,
+        models,
+    })
+}
+
+fn take(map: &mut Mapping, key: &str) -> Option<Value> {
+    map.remove(key).filter(|v| !v.is_null())
+}
+
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Walks a section that must be a mapping of names to mappings, yielding (name, path, entry).
+fn named_entries(
+    section: Option<Value>,
+    section_name: &str,
+    problems: &mut Problems,
+) -> Vec<(String, String, Mapping)> {
+    let entries = match section {
+        None => return Vec::new(),
+        Some(Value::Mapping(map)) => map,
+        Some(_) => {
+            problems.push(section_name, "must be a mapping of names to settings");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let Value::String(name) = key else {
+            problems.push(
+                format!("{section_name}.{}", key_text(&key)),
+                "names must be strings",
+            );
+            continue;
+        };
+        let path = format!("{section_name}.{name}");
+        match value {
+            Value::Mapping(map) => out.push((name, path, map)),
+            _ => problems.push(path, "must be a mapping of settings"),
+        }
+    }
+    out
+}
+
+fn parse_providers(
+    section: Option<Value>,
+    problems: &mut Problems,
+) -> (Vec<NamedProvider>, HashSet<String>) {
+    let mut providers = Vec::new();
+    let mut declared = HashSet::new();
+    for (name, path, mut entry) in named_entries(section, "providers", problems) {
+        declared.insert(name.clone());
+        let kind = match entry.remove("type") {
+            Some(Value::String(kind)) => kind,
+            Some(_) => {
+                problems.push(format!("{path}.type"), "must be a string");
+                continue;
+            }
+            None => {
+                problems.push(
+                    format!("{path}.type"),
+                    format!(
+                        "missing; one of: {}",
+                        crate::providers::ProviderKind::NAMES.join(", ")
+                    ),
+                );
+                continue;
+            }
+        };
+        if let Some(config) = ProviderConfig::decode(&kind, Value::Mapping(entry), &path, problems)
+        {
+            providers.push(NamedProvider { name, config });
+        }
+    }
+    (providers, declared)
+}
+
+fn parse_models(
+    section: Option<Value>,
+    declared: &HashSet<String>,
+    problems: &mut Problems,
+) -> Vec<ModelConfig> {
+    if section.is_none() {
+        problems.push("models", "no models are defined; clients would have nothing to call");
+    }
+    let mut models = Vec::new();
+    for (name, path, entry) in named_entries(section, "models", problems) {
+        let Some(raw) = problems.decode::<RawModel>(&path, Value::Mapping(entry)) else {
+            continue;
+        };
+        let deployments_path = format!("{path}.providers");
+        let mut deployments = Vec::new();
+        for (provider, dep_path, settings) in
+            named_entries(Some(Value::Mapping(raw.providers)), &deployments_path, problems)
+        {
+            if !declared.contains(&provider) {
+                problems.push(
+                    dep_path.clone(),
+                    format!("provider `{provider}` is not declared under `providers:`"),
+                );
+            }
+            let Some(dep) = problems.decode::<RawDeployment>(&dep_path, Value::Mapping(settings))
+            else {
+                continue;
+            };
+            let model_id = dep.model_id.unwrap_or_else(|| name.clone());
+            if model_id.is_empty() {
+                problems.push(format!("{dep_path}.model_id"), "must not be empty");
+            }
+            deployments.push(DeploymentConfig {
+                provider,
+                priority: dep.priority,
+                model_id,
+            });
+        }
+        if deployments.is_empty() {
+            problems.push(deployments_path, "a model needs at least one provider");
+        }
+        models.push(ModelConfig { name, deployments });
+    }
+    models
+}
+
+fn validate_server(server: &ServerConfig, problems: &mut Problems) {
+    let port_ok = server
+        .listen
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_ok {
+        problems.push(
+            "server.listen",
+            format!("expected HOST:PORT, got {:?}", server.listen),
+        );
+    }
+    if server.max_body_bytes == 0 {
+        problems.push("server.max_body_bytes", "must be at least 1");
+    }
+}
+
+fn validate_router(router: &RouterConfig, problems: &mut Problems) {
+    if router.failure_threshold == 0 {
+        problems.push("router.failure_threshold", "must be at least 1");
+    }
+    if router.timeout_seconds.is_zero() {
+        problems.push("router.timeout_seconds", "must be greater than 0");
+    }
+}
+
+/// Expands `${VAR}` in every string value (never in keys), recording unset variables.
+fn expand_env(value: &mut Value, path: &str, env: &dyn Env, problems: &mut Problems) {
+    match value {
+        Value::String(text) => match env::expand(text, env) {
+            Ok(std::borrow::Cow::Owned(expanded)) => *text = expanded,
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Err(message) => problems.push(path, message),
+        },
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_env(item, &format!("{path}[{i}]"), env, problems);
+            }
+        }
+        Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let child = if path.is_empty() {
+                    key_text(key)
+                } else {
+                    format!("{path}.{}", key_text(key))
+                };
+                expand_env(item, &child, env, problems);
+            }
+        }
+        Value::Tagged(tagged) => expand_env(&mut tagged.value, path, env, problems),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

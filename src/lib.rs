@@ -1,0 +1,17 @@
+//! llm-proxy: one OpenAI-compatible API in front of many LLM providers, with priority
+//! failover, per-deployment health and streams that are never buffered.
+//!
+//! The request path, module by module: [`server`] (HTTP edge, auth, errors) → [`api`]
+//! (what the client sent) → [`router`] (deployments by priority, failover, health) →
+//! [`providers`] (one adapter per wire format) → back through [`sse`] for streams.
+
+pub mod api;
+pub mod config;
+pub mod providers;
+pub mod router;
+pub mod server;
+pub mod sse;
+pub mod telemetry;
+
+pub use config::Config;
+pub use server::{AppState, app, serve};

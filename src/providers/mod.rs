@@ -1,0 +1,269 @@
+//! Provider adapters: one folder per wire format, all behind [`Provider`].
+//!
+//! An adapter translates a chat request into its provider's format, sends it with the
+//! provider's pooled client, and hands back either a complete OpenAI-format body or a stream
+//! of OpenAI-format SSE bytes. It reports what went wrong as a [`ProviderError`]; deciding what
+//! that means (fail over or not) is the router's job (`router::classify`).
+
+pub mod mock;
+pub mod openai;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_yaml_ng::Value;
+
+use crate::config::Problems;
+
+/// One upstream provider, as configured under `providers:`.
+///
+/// Implementations hold their own pooled HTTP client and must not block. The returned future
+/// resolves once the outcome is known: for a stream, when response headers arrived; otherwise
+/// when the whole body is read. The router bounds it with the configured timeout and may drop
+/// it at any point (the client went away), which must cancel the upstream request.
+pub trait Provider: Send + Sync + 'static {
+    /// Sends one chat completion attempt.
+    fn chat(&self, call: ChatCall) -> BoxFuture<'_, Result<Reply, ProviderError>>;
+}
+
+/// One attempt's input, already rewritten for this deployment (`model` is its `model_id`).
+pub struct ChatCall {
+    /// The OpenAI-format request body to send.
+    pub body: Bytes,
+    /// Whether the client asked for `stream: true`.
+    pub stream: bool,
+    /// Sent upstream as `x-request-id` so both sides' logs can be joined.
+    pub request_id: HeaderValue,
+}
+
+/// A successful upstream answer, in OpenAI's wire format.
+pub enum Reply {
+    /// A complete `chat.completion` JSON body, checked to be valid JSON.
+    Json(Bytes),
+    /// `text/event-stream` bytes as they arrive, OpenAI-framed (`data: …\n\n`, `[DONE]`).
+    Stream(BoxStream<'static, Result<Bytes, ProviderError>>),
+}
+
+/// What went wrong talking to a provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider answered with a non-success status.
+    #[error("HTTP {}", status.as_u16())]
+    Status {
+        /// The upstream status.
+        status: StatusCode,
+        /// How long the provider asked us to stay away (`retry-after`, `retry-after-ms`).
+        retry_after: Option<Duration>,
+        /// The upstream `content-type`, relayed with client errors.
+        content_type: Option<HeaderValue>,
+        /// The upstream body (bounded), relayed only for client errors.
+        body: Bytes,
+    },
+    /// No connection could be made.
+    #[error("connection failed: {0}")]
+    Connect(#[source] reqwest::Error),
+    /// The connection broke while sending or receiving.
+    #[error("transport error: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// The attempt or the stream went silent for longer than the timeout.
+    #[error("timed out after {}", humanize(*.0))]
+    Timeout(Duration),
+    /// The provider answered 2xx with something that is not what it promised.
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+}
+
+impl ProviderError {
+    /// Wraps a transport error, dropping the URL so that nothing secret can reach a log.
+    pub fn from_reqwest(err: reqwest::Error) -> Self {
+        let err = err.without_url();
+        if err.is_connect() {
+            Self::Connect(err)
+        } else {
+            Self::Transport(err)
+        }
+    }
+}
+
+/// Formats a duration for humans: `60s`, `250ms`.
+pub fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// How long a response asks the client to wait: `retry-after-ms`, else `retry-after` in
+/// seconds (fractions allowed) or as an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return Duration::try_from_secs_f64(ms / 1000.0).ok();
+    }
+    let value = text("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// The provider types `type:` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI or any OpenAI-compatible host.
+    OpenAi,
+    /// Built in, no network: echoes the last user message.
+    Mock,
+}
+
+impl ProviderKind {
+    /// Every accepted `type:` value.
+    pub const NAMES: &[&str] = &["openai", "mock"];
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "openai" => Some(Self::OpenAi),
+            "mock" => Some(Self::Mock),
+            _ => None,
+        }
+    }
+}
+
+/// The settings of one entry under `providers:`, by type.
+#[derive(Debug)]
+pub enum ProviderConfig {
+    /// `type: openai`.
+    OpenAi(openai::OpenAiConfig),
+    /// `type: mock`.
+    Mock(mock::MockConfig),
+}
+
+impl ProviderConfig {
+    /// Decodes and validates the settings of a provider of type `kind` (the `type` key
+    /// already removed), recording problems under `path`.
+    pub fn decode(kind: &str, settings: Value, path: &str, problems: &mut Problems) -> Option<Self> {
+        let Some(kind) = ProviderKind::parse(kind) else {
+            problems.push(
+                format!("{path}.type"),
+                format!(
+                    "unknown provider type `{kind}`; one of: {}",
+                    ProviderKind::NAMES.join(", ")
+                ),
+            );
+            return None;
+        };
+        match kind {
+            ProviderKind::OpenAi => problems
+                .decode::<openai::OpenAiConfig>(path, settings)
+                .filter(|c| c.validate(path, problems))
+                .map(Self::OpenAi),
+            ProviderKind::Mock => problems
+                .decode::<mock::MockConfig>(path, settings)
+                .filter(|c| c.validate(path, problems))
+                .map(Self::Mock),
+        }
+    }
+
+    /// Which kind of provider this is.
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            Self::OpenAi(_) => ProviderKind::OpenAi,
+            Self::Mock(_) => ProviderKind::Mock,
+        }
+    }
+
+    /// Builds the runtime adapter, with its own connection pool.
+    pub fn build(&self, limits: &Limits) -> Result<Arc<dyn Provider>, BuildError> {
+        Ok(match self {
+            Self::OpenAi(config) => Arc::new(openai::OpenAi::new(config, limits)?),
+            Self::Mock(config) => Arc::new(mock::Mock::new(config)),
+        })
+    }
+}
+
+/// Bounds every adapter applies to what it reads from upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest non-streaming upstream body read into memory.
+    pub max_response_bytes: usize,
+    /// Connect timeout for new upstream connections.
+    pub connect_timeout: Duration,
+}
+
+/// An adapter could not be built from a (validated) config.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build provider client: {0}")]
+pub struct BuildError(String);
+
+impl BuildError {
+    /// A build error explained by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Reads a response body into memory, refusing more than `limit` bytes.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, ProviderError> {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(ProviderError::InvalidResponse(format!(
+            "body larger than {limit} bytes"
+        )));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(ProviderError::from_reqwest)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ProviderError::InvalidResponse(format!(
+                "body larger than {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_ms_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert("retry-after", HeaderValue::from_static("1.5"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.remove("retry-after-ms");
+        let soon = std::time::SystemTime::now() + Duration::from_secs(120);
+        let date = httpdate::fmt_http_date(soon);
+        h.insert("retry-after", HeaderValue::from_str(&date).unwrap());
+        let got = retry_after(&h).unwrap();
+        assert!(got > Duration::from_secs(110) && got <= Duration::from_secs(120), "{got:?}");
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("-3"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn humanize_picks_a_readable_unit() {
+        assert_eq!(humanize(Duration::from_secs(60)), "60s");
+        assert_eq!(humanize(Duration::from_millis(250)), "250ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1500ms");
+    }
+}

@@ -1,0 +1,80 @@
+//! The one place that decides what an upstream outcome means.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::providers::ProviderError;
+
+/// What a failed attempt means for the request and for the deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The request itself is bad (400, 413, 422): relay the upstream's answer to the client,
+    /// try nothing else, count nothing against the deployment.
+    ClientError,
+    /// The provider failed (connect error, timeout, 5xx, 429, 401/403, 404, any other status,
+    /// a 2xx that is not what it should be): count it and try the next deployment.
+    ProviderFailure {
+        /// How long the provider asked to be left alone (429/503 with `Retry-After`).
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Classifies a failed attempt.
+///
+/// 401/403 mean *this provider's* key is bad and 404 that *this deployment* lacks the model,
+/// so another deployment may well succeed: they are provider failures, not client errors.
+pub fn classify(error: &ProviderError) -> Verdict {
+    match error {
+        ProviderError::Status { status, retry_after, .. } => match *status {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => {
+                Verdict::ClientError
+            }
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                Verdict::ProviderFailure { retry_after: *retry_after }
+            }
+            _ => Verdict::ProviderFailure { retry_after: None },
+        },
+        ProviderError::Connect(_)
+        | ProviderError::Transport(_)
+        | ProviderError::Timeout(_)
+        | ProviderError::InvalidResponse(_) => Verdict::ProviderFailure { retry_after: None },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn status(code: u16, retry_after: Option<Duration>) -> ProviderError {
+        ProviderError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after,
+            content_type: None,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn only_400_413_422_are_the_clients_fault() {
+        for code in [400, 413, 422] {
+            assert_eq!(classify(&status(code, None)), Verdict::ClientError, "{code}");
+        }
+        for code in [401, 403, 404, 405, 408, 409, 429, 500, 502, 503, 504, 529, 302] {
+            assert!(matches!(classify(&status(code, None)), Verdict::ProviderFailure { .. }), "{code}");
+        }
+        let timeout = ProviderError::Timeout(Duration::from_secs(1));
+        assert_eq!(classify(&timeout), Verdict::ProviderFailure { retry_after: None });
+        let garbage = ProviderError::InvalidResponse("not JSON".into());
+        assert_eq!(classify(&garbage), Verdict::ProviderFailure { retry_after: None });
+    }
+
+    #[test]
+    fn retry_after_is_honoured_on_429_and_503_only() {
+        let wait = Some(Duration::from_secs(9));
+        assert_eq!(classify(&status(429, wait)), Verdict::ProviderFailure { retry_after: wait });
+        assert_eq!(classify(&status(503, wait)), Verdict::ProviderFailure { retry_after: wait });
+        assert_eq!(classify(&status(500, wait)), Verdict::ProviderFailure { retry_after: None });
+    }
+}

@@ -1,0 +1,142 @@
+//! Every error the proxy itself answers with, and its one mapping to HTTP.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::api::chat::InvalidRequest;
+use crate::api::{ErrorBody, ErrorEnvelope};
+use crate::router::AttemptRecord;
+
+/// What the client is told when the proxy, not an upstream, answers.
+///
+/// Messages never contain a key or an upstream body: an upstream error body can echo
+/// credentials, so only its status reaches [`ProxyError::AllDeploymentsFailed`].
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The request body is malformed (400).
+    #[error("{0}")]
+    InvalidRequest(#[from] InvalidRequest),
+    /// Missing or wrong key while `server.master_key` is set (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No model of that name is configured (404).
+    #[error("The model `{model}` does not exist or you do not have access to it.")]
+    ModelNotFound {
+        /// The name the client asked for.
+        model: String,
+    },
+    /// The body is larger than `server.max_body_bytes` (413).
+    #[error("Request body is larger than the limit of {limit} bytes.")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Every deployment failed or is cooling down (503).
+    #[error("{}", describe_failures(model, attempts))]
+    AllDeploymentsFailed {
+        /// The model the client asked for.
+        model: String,
+        /// What each deployment saw, in the order tried.
+        attempts: Vec<AttemptRecord>,
+    },
+    /// No such endpoint (404).
+    #[error("Unknown endpoint: {0}")]
+    UnknownEndpoint(String),
+    /// The endpoint exists but not with this method (405).
+    #[error("Method not allowed for this endpoint.")]
+    MethodNotAllowed,
+    /// A bug: a handler panicked (500). Details go to the log, not to the client.
+    #[error("Internal error in the proxy.")]
+    Internal,
+}
+
+fn describe_failures(model: &str, attempts: &[AttemptRecord]) -> String {
+    let mut text = format!("All deployments of model `{model}` failed:");
+    for (i, attempt) in attempts.iter().enumerate() {
+        text.push_str(if i == 0 { " " } else { "; " });
+        text.push_str(&attempt.to_string());
+    }
+    text
+}
+
+impl ProxyError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::AllDeploymentsFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short stable name, for logs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::ModelNotFound { .. } => "model_not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::AllDeploymentsFailed { .. } => "all_deployments_failed",
+            Self::UnknownEndpoint(_) => "unknown_endpoint",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn openai_type(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "authentication_error",
+            Self::AllDeploymentsFailed { .. } => "upstream_error",
+            Self::Internal => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidRequest(_) | Self::UnknownEndpoint(_) | Self::MethodNotAllowed | Self::Internal => None,
+            Self::Unauthorized(_) => Some("invalid_api_key"),
+            Self::ModelNotFound { .. } => Some("model_not_found"),
+            Self::PayloadTooLarge { .. } => Some("request_too_large"),
+            Self::AllDeploymentsFailed { .. } => Some("all_deployments_failed"),
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidRequest(invalid) => invalid.param,
+            Self::ModelNotFound { .. } => Some("model"),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let body = ErrorEnvelope {
+            error: ErrorBody {
+                message: &message,
+                kind: self.openai_type(),
+                param: self.param(),
+                code: self.code(),
+            },
+        }
+        .to_bytes();
+        let mut response = (self.status(), [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        if matches!(self, Self::AllDeploymentsFailed { .. }) {
+            // Every deployment was already tried: an SDK retrying would only multiply load.
+            response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        response.extensions_mut().insert(ErrorKind(self.kind()));
+        response
+    }
+}
+
+/// Set on responses the proxy answered with an error, for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorKind(pub &'static str);

@@ -1,0 +1,217 @@
+//! The HTTP edge: the axum app, its middleware stack, and serving with graceful shutdown.
+
+pub mod error;
+mod routes;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router as HttpRouter;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::Config;
+use crate::providers::BuildError;
+use crate::router::Router;
+use error::{ErrorKind, ProxyError};
+
+/// Who served a response: the provider's name, or `none` when the proxy answered itself.
+pub const PROVIDER_HEADER: &str = "x-llm-proxy-provider";
+/// How many upstream attempts a response took.
+pub const ATTEMPTS_HEADER: &str = "x-llm-proxy-attempts";
+
+/// Everything a request handler needs, shared by all requests.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    router: Router,
+    master_key: Option<SecretString>,
+    max_body_bytes: usize,
+    /// Unix seconds when the config was loaded: the `created` of every model.
+    created: u64,
+}
+
+impl AppState {
+    /// Builds providers and the routing table from a validated config.
+    pub fn new(config: &Config) -> Result<Self, BuildError> {
+        Ok(Self(Arc::new(Shared {
+            router: Router::new(config)?,
+            master_key: config.server.master_key().map(|key| SecretString::from(key.to_string())),
+            max_body_bytes: config.server.max_body_bytes,
+            created: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+        })))
+    }
+
+    /// The routing table.
+    pub fn router(&self) -> &Router {
+        &self.0.router
+    }
+}
+
+/// The whole HTTP app.
+///
+/// Layers, outermost first: request id (taken from the client or generated, then echoed),
+/// the access log, panic recovery (a bug answers 500 in OpenAI's envelope, never a dropped
+/// connection), then the routes; `/v1` routes also check the master key.
+pub fn app(state: AppState) -> HttpRouter {
+    let v1 = HttpRouter::new()
+        .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/models", get(routes::list_models))
+        .route("/v1/models/{*id}", get(routes::get_model))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_master_key));
+    HttpRouter::new()
+        .merge(v1)
+        .route("/health", get(routes::health))
+        .route("/health/ready", get(routes::ready))
+        .fallback(routes::unknown_endpoint)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| ProxyError::Internal.into_response()))
+        .layer(middleware::from_fn(access_log))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Rejects `/v1` requests without the right key, when `server.master_key` is set.
+async fn require_master_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = &state.0.master_key else {
+        return next.run(request).await;
+    };
+    match presented_key(request.headers()) {
+        None => ProxyError::Unauthorized("Missing API key: send `Authorization: Bearer <key>`.").into_response(),
+        // Constant-time, so response timing does not reveal how much of a guess was right.
+        Some(key) if bool::from(key.as_bytes().ct_eq(expected.expose_secret().as_bytes())) => {
+            next.run(request).await
+        }
+        Some(_) => ProxyError::Unauthorized("Incorrect API key provided.").into_response(),
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
+/// What the chat handler learned about a request, for the access log.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RouteInfo {
+    pub model: Option<Arc<str>>,
+    pub provider: Option<Arc<str>>,
+    pub attempts: u32,
+}
+
+/// Marks a streaming response: its log line is written when the stream ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoggedAtStreamEnd;
+
+/// One log line per request (streams log theirs when they end); also makes sure every
+/// response says who served it.
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request.headers().get("x-request-id").cloned();
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.entry(PROVIDER_HEADER).or_insert(HeaderValue::from_static("none"));
+    headers.entry(ATTEMPTS_HEADER).or_insert(HeaderValue::from_static("0"));
+    if response.extensions().get::<LoggedAtStreamEnd>().is_some() {
+        return response;
+    }
+    let info = response.extensions().get::<RouteInfo>().cloned().unwrap_or_default();
+    let error = response.extensions().get::<ErrorKind>().map(|e| e.0);
+    let line = RequestLine {
+        method: method.as_str(),
+        path: &path,
+        request_id: request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+        status: response.status().as_u16(),
+        info: &info,
+        error,
+        stream: None,
+        elapsed: started.elapsed(),
+    };
+    if path.starts_with("/health") && line.status < 500 {
+        tracing::debug!(status = line.status, path = %path, "health check");
+    } else {
+        line.emit();
+    }
+    response
+}
+
+/// The fields of one access-log line.
+pub(crate) struct RequestLine<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub request_id: &'a str,
+    pub status: u16,
+    pub info: &'a RouteInfo,
+    pub error: Option<&'static str>,
+    pub stream: Option<&'a str>,
+    pub elapsed: Duration,
+}
+
+impl RequestLine<'_> {
+    pub(crate) fn emit(&self) {
+        let model = self.info.model.as_deref().unwrap_or("");
+        let provider = self.info.provider.as_deref().unwrap_or("none");
+        let latency_ms = self.elapsed.as_secs_f64() * 1000.0;
+        macro_rules! line {
+            ($level:ident) => {
+                tracing::$level!(
+                    method = self.method, path = self.path, request_id = self.request_id,
+                    status = self.status, model, provider, attempts = self.info.attempts,
+                    latency_ms, error = self.error, stream = self.stream, "request"
+                )
+            };
+        }
+        if self.status >= 500 || self.stream.is_some_and(|s| s != "completed") {
+            line!(warn);
+        } else {
+            line!(info);
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests and
+/// streams finish for up to `grace` before returning.
+pub async fn serve(
+    listener: TcpListener,
+    app: HttpRouter,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&signalled);
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            notify.notify_one();
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = signalled.notified() => {
+            tracing::info!(grace_s = grace.as_secs_f64(), "shutting down: no new connections, draining in-flight requests");
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("grace period over: closing the remaining connections");
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Logging setup: human-readable or JSON lines on stdout, filtered by `LLM_PROXY_LOG`.
+
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event, for log pipelines.
+    Json,
+}
+
+/// Installs the global subscriber. The filter comes from `LLM_PROXY_LOG` (e.g.
+/// `info`, `llm_proxy=debug`); the default is `info`.
+pub fn init(format: LogFormat) {
+    let filter = std::env::var("LLM_PROXY_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let registry = tracing_subscriber::registry().with(filter);
+    // A second init (tests) is harmless: the first subscriber stays.
+    let _ = match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false))
+            .try_init(),
+    };
+}
