@@ -48,7 +48,10 @@ pub fn relay(
         scanner: EventScanner::default(),
         idle_timeout: committed.idle_timeout,
         provider: committed.provider,
-        finish: Some(Finish { permit: committed.permit, on_end: Box::new(on_end) }),
+        finish: Some(Finish {
+            permit: committed.permit,
+            on_end: Box::new(on_end),
+        }),
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let bytes = state.next().await?;
@@ -99,10 +102,14 @@ impl Relay {
                     Err(too_large) => return self.fail(too_large),
                 },
                 Ok(None) if self.scanner.saw_error => {
-                    self.end(StreamEnd::Failed("the upstream sent an error event".to_string()));
+                    self.end(StreamEnd::Failed(
+                        "the upstream sent an error event".to_string(),
+                    ));
                     return None;
                 }
-                Ok(None) => return self.fail("the upstream closed the stream before [DONE]".to_string()),
+                Ok(None) => {
+                    return self.fail("the upstream closed the stream before [DONE]".to_string());
+                }
                 Err(error) => return self.fail(error.to_string()),
             }
         }
@@ -111,7 +118,10 @@ impl Relay {
     /// Ends the stream with an error event (unless the upstream already sent one).
     fn fail(&mut self, reason: String) -> Option<Bytes> {
         let event = (!self.scanner.saw_error).then(|| {
-            let message = format!("The stream from provider `{}` was interrupted: {reason}", self.provider);
+            let message = format!(
+                "The stream from provider `{}` was interrupted: {reason}",
+                self.provider
+            );
             error_event(&message, "stream_interrupted")
         });
         self.end(StreamEnd::Failed(reason));
@@ -139,7 +149,12 @@ impl Drop for Relay {
 /// `data: {"error":{…}}\n\n`, the mid-stream error the official SDKs raise as `APIError`.
 pub fn error_event(message: &str, code: &str) -> Bytes {
     let body = ErrorEnvelope {
-        error: ErrorBody { message, kind: "upstream_error", param: None, code: Some(code) },
+        error: ErrorBody {
+            message,
+            kind: "upstream_error",
+            param: None,
+            code: Some(code),
+        },
     }
     .to_bytes();
     let mut event = BytesMut::with_capacity(body.len() + 8);
@@ -208,7 +223,11 @@ impl EventScanner {
                         self.inspect(&buf[event_start..i]);
                         // Keep a CRLF whole when its LF is already here; one split across
                         // chunks leaves a stray LF, which clients read as an empty line.
-                        complete = if buf.get(i + 1) == Some(&b'\n') && byte == b'\r' { i + 2 } else { i + 1 };
+                        complete = if buf.get(i + 1) == Some(&b'\n') && byte == b'\r' {
+                            i + 2
+                        } else {
+                            i + 1
+                        };
                         event_start = complete;
                     }
                     self.at_line_start = true;
@@ -225,7 +244,9 @@ impl EventScanner {
     fn inspect(&mut self, event: &[u8]) {
         let event = event.trim_ascii_start();
         for line in event.split(|&b| b == b'\n' || b == b'\r') {
-            let Some(data) = line.strip_prefix(b"data:") else { continue };
+            let Some(data) = line.strip_prefix(b"data:") else {
+                continue;
+            };
             let data = data.strip_prefix(b" ").unwrap_or(data);
             if data.starts_with(b"[DONE]") {
                 self.done = true;
@@ -243,15 +264,39 @@ mod tests {
     fn feed(scanner: &mut EventScanner, chunks: &[&str]) -> Vec<String> {
         chunks
             .iter()
-            .map(|c| String::from_utf8(scanner.push(Bytes::copy_from_slice(c.as_bytes())).unwrap().to_vec()).unwrap())
+            .map(|c| {
+                String::from_utf8(
+                    scanner
+                        .push(Bytes::copy_from_slice(c.as_bytes()))
+                        .unwrap()
+                        .to_vec(),
+                )
+                .unwrap()
+            })
             .collect()
     }
 
     #[test]
     fn forwards_whole_events_and_holds_partial_ones() {
         let mut s = EventScanner::default();
-        let out = feed(&mut s, &["data: {\"a\":1}\n\ndata: {\"b\"", ":2}\n", "\n", "data: [DONE]\n\n"]);
-        assert_eq!(out, ["data: {\"a\":1}\n\n", "", "data: {\"b\":2}\n\n", "data: [DONE]\n\n"]);
+        let out = feed(
+            &mut s,
+            &[
+                "data: {\"a\":1}\n\ndata: {\"b\"",
+                ":2}\n",
+                "\n",
+                "data: [DONE]\n\n",
+            ],
+        );
+        assert_eq!(
+            out,
+            [
+                "data: {\"a\":1}\n\n",
+                "",
+                "data: {\"b\":2}\n\n",
+                "data: [DONE]\n\n"
+            ]
+        );
         assert!(s.done);
         assert!(!s.saw_error);
     }
@@ -259,8 +304,14 @@ mod tests {
     #[test]
     fn understands_crlf_cr_and_comments() {
         let mut s = EventScanner::default();
-        let out = feed(&mut s, &[": ping\r\n\r\ndata: {\"x\":1}\r", "\n\r\ndata:[DONE]\r\r"]);
-        assert_eq!(out, [": ping\r\n\r\n", "data: {\"x\":1}\r\n\r\ndata:[DONE]\r\r"]);
+        let out = feed(
+            &mut s,
+            &[": ping\r\n\r\ndata: {\"x\":1}\r", "\n\r\ndata:[DONE]\r\r"],
+        );
+        assert_eq!(
+            out,
+            [": ping\r\n\r\n", "data: {\"x\":1}\r\n\r\ndata:[DONE]\r\r"]
+        );
         assert!(s.done);
     }
 
@@ -283,7 +334,8 @@ mod tests {
     fn error_event_is_an_openai_error_chunk() {
         let event = error_event("it broke", "stream_interrupted");
         let text = std::str::from_utf8(&event).unwrap();
-        let json: serde_json::Value = serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap();
         assert_eq!(json["error"]["message"], "it broke");
         assert_eq!(json["error"]["param"], serde_json::Value::Null);
         assert!(text.ends_with("\n\n"));

@@ -55,7 +55,9 @@ pub fn expand<'a>(input: &'a str, env: &dyn Env) -> Result<Cow<'a, str>, String>
             None => (reference, None),
         };
         if !is_variable_name(name) {
-            return Err(format!("`${{{reference}}}` is not a valid variable reference"));
+            return Err(format!(
+                "`${{{reference}}}` is not a valid variable reference"
+            ));
         }
         match (env.var(name), default) {
             (Some(value), Some(default)) if value.is_empty() => out.push_str(default),
@@ -96,7 +98,10 @@ mod tests {
         let env = env();
         assert_eq!(expand("${KEY}", &env).unwrap(), "sk-a:b #c 'd\"");
         assert_eq!(expand("x-${KEY}-y", &env).unwrap(), "x-sk-a:b #c 'd\"-y");
-        assert_eq!(expand("${NOPE:-http://h:1/v1}", &env).unwrap(), "http://h:1/v1");
+        assert_eq!(
+            expand("${NOPE:-http://h:1/v1}", &env).unwrap(),
+            "http://h:1/v1"
+        );
         assert_eq!(expand("${EMPTY:-dflt}", &env).unwrap(), "dflt");
         assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
         assert_eq!(expand("${NOPE:-}", &env).unwrap(), "");

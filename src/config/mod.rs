@@ -382,7 +382,10 @@ fn parse_models(
     problems: &mut Problems,
 ) -> Vec<ModelConfig> {
     if section.is_none() {
-        problems.push("models", "no models are defined; clients would have nothing to call");
+        problems.push(
+            "models",
+            "no models are defined; clients would have nothing to call",
+        );
     }
     let mut models = Vec::new();
     for (name, path, entry) in named_entries(section, "models", problems) {
@@ -391,9 +394,11 @@ fn parse_models(
         };
         let deployments_path = format!("{path}.providers");
         let mut deployments = Vec::new();
-        for (provider, dep_path, settings) in
-            named_entries(Some(Value::Mapping(raw.providers)), &deployments_path, problems)
-        {
+        for (provider, dep_path, settings) in named_entries(
+            Some(Value::Mapping(raw.providers)),
+            &deployments_path,
+            problems,
+        ) {
             if !declared.contains(&provider) {
                 problems.push(
                     dep_path.clone(),

@@ -151,7 +151,12 @@ pub enum ProviderConfig {
 impl ProviderConfig {
     /// Decodes and validates the settings of a provider of type `kind` (the `type` key
     /// already removed), recording problems under `path`.
-    pub fn decode(kind: &str, settings: Value, path: &str, problems: &mut Problems) -> Option<Self> {
+    pub fn decode(
+        kind: &str,
+        settings: Value,
+        path: &str,
+        problems: &mut Problems,
+    ) -> Option<Self> {
         let Some(kind) = ProviderKind::parse(kind) else {
             problems.push(
                 format!("{path}.type"),
@@ -217,13 +222,20 @@ pub(crate) async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Bytes, ProviderError> {
-    if response.content_length().is_some_and(|len| len > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
         return Err(ProviderError::InvalidResponse(format!(
             "body larger than {limit} bytes"
         )));
     }
     let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(ProviderError::from_reqwest)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(ProviderError::from_reqwest)?
+    {
         if body.len() + chunk.len() > limit {
             return Err(ProviderError::InvalidResponse(format!(
                 "body larger than {limit} bytes"
@@ -253,7 +265,10 @@ mod tests {
         let date = httpdate::fmt_http_date(soon);
         h.insert("retry-after", HeaderValue::from_str(&date).unwrap());
         let got = retry_after(&h).unwrap();
-        assert!(got > Duration::from_secs(110) && got <= Duration::from_secs(120), "{got:?}");
+        assert!(
+            got > Duration::from_secs(110) && got <= Duration::from_secs(120),
+            "{got:?}"
+        );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
         h.insert("retry-after", HeaderValue::from_static("-3"));

@@ -10,7 +10,9 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
-use super::{ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, PROVIDER_HEADER, RequestLine, RouteInfo};
+use super::{
+    ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, PROVIDER_HEADER, RequestLine, RouteInfo,
+};
 use crate::api::chat::{ChatRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
 use crate::router::{Served, ceil_secs};
@@ -19,16 +21,24 @@ use crate::sse::{self, StreamEnd};
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    let request = match read_body(body, &headers, state.0.max_body_bytes).await.and_then(|bytes| {
-        ChatRequest::parse(bytes).map_err(ProxyError::from)
-    }) {
+    let request = match read_body(body, &headers, state.0.max_body_bytes)
+        .await
+        .and_then(|bytes| ChatRequest::parse(bytes).map_err(ProxyError::from))
+    {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
     // SetRequestIdLayer guarantees the header; the fallback only keeps this total.
-    let request_id = headers.get("x-request-id").cloned().unwrap_or(HeaderValue::from_static(""));
+    let request_id = headers
+        .get("x-request-id")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(""));
     let dispatch = state.router().chat(&request, &request_id).await;
     let info = RouteInfo {
         model: Some(Arc::from(request.model())),
@@ -37,9 +47,16 @@ pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap,
     };
     let mut response = match dispatch.result {
         Ok(Served::Json(body)) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
-        Ok(Served::ClientError { status, content_type, body }) => {
-            (status, [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))], body).into_response()
-        }
+        Ok(Served::ClientError {
+            status,
+            content_type,
+            body,
+        }) => (
+            status,
+            [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))],
+            body,
+        )
+            .into_response(),
         Ok(Served::Stream(committed)) => {
             let log_info = info.clone();
             let on_end = move |end: &StreamEnd| {
@@ -68,7 +85,10 @@ pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap,
             };
             let mut response = Response::new(Body::from_stream(sse::relay(committed, on_end)));
             let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             // Tell an nginx in front of us not to buffer the stream either.
             headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -78,7 +98,11 @@ pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap,
         Err(error) => error.into_response(),
     };
     let headers = response.headers_mut();
-    if let Some(provider) = info.provider.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+    if let Some(provider) = info
+        .provider
+        .as_deref()
+        .and_then(|p| HeaderValue::from_str(p).ok())
+    {
         headers.insert(PROVIDER_HEADER, provider);
     }
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(info.attempts));
@@ -115,7 +139,12 @@ pub async fn list_models(State(state): State<AppState>) -> Response {
     let created = state.0.created;
     let list = ModelList {
         object: "list",
-        data: state.router().models().iter().map(|m| Model::new(&m.name, created)).collect(),
+        data: state
+            .router()
+            .models()
+            .iter()
+            .map(|m| Model::new(&m.name, created))
+            .collect(),
     };
     axum::Json(list).into_response()
 }
@@ -159,12 +188,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     })
                 })
                 .collect();
-            let available = model.deployments.iter().any(|d| d.health.snapshot().available);
+            let available = model
+                .deployments
+                .iter()
+                .any(|d| d.health.snapshot().available);
             all_ready &= available;
             json!({"model": &*model.name, "available": available, "deployments": deployments})
         })
         .collect();
-    let status = if all_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all_ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({"status": if all_ready { "ready" } else { "unavailable" }, "models": models});
     (status, axum::Json(body)).into_response()
 }

@@ -34,7 +34,11 @@ pub enum Reply {
     /// Wait, then answer the inner reply.
     Slow(Duration, Box<Reply>),
     /// 200 `text/event-stream`: `chunks` content deltas, `gap` apart, then `end`.
-    Stream { chunks: usize, gap: Duration, end: End },
+    Stream {
+        chunks: usize,
+        gap: Duration,
+        end: End,
+    },
 }
 
 /// How a mock stream ends.
@@ -99,7 +103,13 @@ impl Upstream {
     }
 
     pub fn last_request(&self) -> (HeaderMap, Bytes) {
-        self.inner.requests.lock().unwrap().last().cloned().expect("no request received")
+        self.inner
+            .requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("no request received")
     }
 
     /// Waits (bounded) until a stream this upstream was sending is dropped by its peer.
@@ -109,7 +119,9 @@ impl Upstream {
                 self.inner.dropped.notified().await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(10), wait).await.is_ok()
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .is_ok()
     }
 }
 
@@ -124,7 +136,11 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     respond(reply, model, inner).await
 }
 
-fn respond(reply: Reply, model: String, inner: Arc<Inner>) -> futures_util::future::BoxFuture<'static, Response> {
+fn respond(
+    reply: Reply,
+    model: String,
+    inner: Arc<Inner>,
+) -> futures_util::future::BoxFuture<'static, Response> {
     Box::pin(async move {
         match reply {
             Reply::Ok => axum::Json(completion(&model)).into_response(),
@@ -134,13 +150,16 @@ fn respond(reply: Reply, model: String, inner: Arc<Inner>) -> futures_util::futu
                     "message": format!("Incorrect API key provided: {ECHOED_SECRET}"),
                     "type": "invalid_request_error", "param": null, "code": "upstream_code"
                 }});
-                let mut response = (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response();
+                let mut response =
+                    (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response();
                 for (name, value) in headers {
                     response.headers_mut().insert(name, value.parse().unwrap());
                 }
                 response
             }
-            Reply::Garbage => ([("content-type", "application/json")], "<html>oops</html>").into_response(),
+            Reply::Garbage => {
+                ([("content-type", "application/json")], "<html>oops</html>").into_response()
+            }
             Reply::Hang => std::future::pending().await,
             Reply::Slow(delay, inner_reply) => {
                 tokio::time::sleep(delay).await;
@@ -163,7 +182,11 @@ pub fn completion(model: &str) -> Value {
 
 /// The `i`-th chunk of a mock stream, framed as an SSE event.
 pub fn chunk_event(model: &str, i: usize) -> String {
-    let delta = if i == 0 { json!({"role": "assistant", "content": ""}) } else { json!({"content": format!("tok{i} ")}) };
+    let delta = if i == 0 {
+        json!({"role": "assistant", "content": ""})
+    } else {
+        json!({"content": format!("tok{i} ")})
+    };
     let chunk = json!({"id": COMPLETION_ID, "object": "chat.completion.chunk", "created": 1_700_000_000,
         "model": model, "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]});
     format!("data: {chunk}\n\n")
@@ -194,11 +217,18 @@ fn stream(model: String, chunks: usize, gap: Duration, end: End, inner: Arc<Inne
                 tokio::time::sleep(gap).await;
             }
             if i < chunks || end == End::Forever {
-                return Some((Ok::<_, std::io::Error>(Bytes::from(chunk_event(&model, i))), (i + 1, flag)));
+                return Some((
+                    Ok::<_, std::io::Error>(Bytes::from(chunk_event(&model, i))),
+                    (i + 1, flag),
+                ));
             }
             match end {
-                End::Done if i == chunks => Some((Ok(Bytes::from(finish_event(&model))), (i + 1, flag))),
-                End::Done if i == chunks + 1 => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), (i + 1, flag))),
+                End::Done if i == chunks => {
+                    Some((Ok(Bytes::from(finish_event(&model))), (i + 1, flag)))
+                }
+                End::Done if i == chunks + 1 => {
+                    Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), (i + 1, flag)))
+                }
                 End::Die => Some((Err(std::io::Error::other("upstream died")), (i + 1, flag))),
                 End::Hang => std::future::pending().await,
                 _ => None,
@@ -221,8 +251,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(yaml: &str) -> Self {
-        let config = llm_proxy::Config::parse(yaml, Path::new("test.yaml"), &HashMap::<String, String>::new())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let config = llm_proxy::Config::parse(
+            yaml,
+            Path::new("test.yaml"),
+            &HashMap::<String, String>::new(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let state = llm_proxy::AppState::new(&config).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -236,7 +270,12 @@ impl Proxy {
             },
             grace,
         ));
-        Self { url, client: reqwest::Client::new(), shutdown: Some(tx), task: Some(task) }
+        Self {
+            url,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Signals shutdown (like SIGTERM) and returns the server task.
@@ -246,11 +285,20 @@ impl Proxy {
     }
 
     pub async fn chat(&self, body: Value) -> reqwest::Response {
-        self.client.post(format!("{}/v1/chat/completions", self.url)).json(&body).send().await.unwrap()
+        self.client
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.url)).send().await.unwrap()
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The readiness report, as JSON.
@@ -267,7 +315,14 @@ impl Proxy {
             .unwrap()
             .iter()
             .find(|m| m["model"] == model)
-            .and_then(|m| m["deployments"].as_array().unwrap().iter().find(|d| d["provider"] == provider).cloned())
+            .and_then(|m| {
+                m["deployments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|d| d["provider"] == provider)
+                    .cloned()
+            })
             .unwrap_or_else(|| panic!("no deployment {model}/{provider} in {report}"))
     }
 }
@@ -293,11 +348,16 @@ pub fn stream_body(model: &str) -> Value {
 pub fn config(router: &str, providers: &[(&str, &Upstream)]) -> String {
     let mut yaml = format!("router: {{{router}}}\nproviders:\n");
     for (name, upstream) in providers {
-        yaml.push_str(&format!("  {name}: {{type: openai, api_key: sk-{name}-key, base_url: \"{}\"}}\n", upstream.url));
+        yaml.push_str(&format!(
+            "  {name}: {{type: openai, api_key: sk-{name}-key, base_url: \"{}\"}}\n",
+            upstream.url
+        ));
     }
     yaml.push_str("models:\n  m:\n    providers:\n");
     for (priority, (name, _)) in providers.iter().enumerate() {
-        yaml.push_str(&format!("      {name}: {{priority: {priority}, model_id: {name}-model}}\n"));
+        yaml.push_str(&format!(
+            "      {name}: {{priority: {priority}, model_id: {name}-model}}\n"
+        ));
     }
     yaml
 }
@@ -307,7 +367,12 @@ pub async fn sse_data(response: reqwest::Response) -> Vec<String> {
     let text = response.text().await.unwrap();
     text.split("\n\n")
         .filter(|e| !e.trim().is_empty())
-        .map(|e| e.trim().strip_prefix("data: ").unwrap_or(e.trim()).to_string())
+        .map(|e| {
+            e.trim()
+                .strip_prefix("data: ")
+                .unwrap_or(e.trim())
+                .to_string()
+        })
         .collect()
 }
 

@@ -65,12 +65,24 @@ impl Mock {
             tokio::time::sleep(self.latency).await;
         }
         if self.failure_probability > 0.0 && fastrand::f64() < self.failure_probability {
-            return Err(error(self.fail_status, "mock provider failure (configured)", "server_error"));
+            return Err(error(
+                self.fail_status,
+                "mock provider failure (configured)",
+                "server_error",
+            ));
         }
         let request: MockRequest = serde_json::from_slice(&call.body).map_err(|e| {
-            error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}"), "invalid_request_error")
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid request: {e}"),
+                "invalid_request_error",
+            )
         })?;
-        let prompt = request.messages.iter().map(|m| text_of(&m.content)).collect::<Vec<_>>();
+        let prompt = request
+            .messages
+            .iter()
+            .map(|m| text_of(&m.content))
+            .collect::<Vec<_>>();
         let reply = request
             .messages
             .iter()
@@ -84,7 +96,10 @@ impl Mock {
             "total_tokens": prompt.iter().map(|t| words(t)).sum::<usize>() + words(&reply),
         });
         let id = format!("chatcmpl-mock-{}", uuid::Uuid::new_v4().simple());
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         if !call.stream {
             let body = json!({
                 "id": id, "object": "chat.completion", "created": created, "model": request.model,
@@ -108,7 +123,10 @@ impl Mock {
             }
             sse(&c)
         };
-        let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
         events.extend(pieces(&reply).map(|piece| chunk(json!({"content": piece}), Value::Null)));
         events.push(chunk(json!({}), json!("stop")));
         if include_usage {
@@ -119,12 +137,14 @@ impl Mock {
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         let delay = self.chunk_delay;
-        let stream = futures_util::stream::iter(events.into_iter().enumerate()).then(move |(i, event)| async move {
-            if i > 0 && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Ok(event)
-        });
+        let stream = futures_util::stream::iter(events.into_iter().enumerate()).then(
+            move |(i, event)| async move {
+                if i > 0 && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(event)
+            },
+        );
         Ok(Reply::Stream(stream.boxed()))
     }
 }

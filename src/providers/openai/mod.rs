@@ -33,15 +33,23 @@ impl OpenAi {
         let chat_url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         let chat_url = reqwest::Url::parse(&chat_url).map_err(|e| BuildError(e.to_string()))?;
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError(e.to_string()))?;
-            let mut value =
-                HeaderValue::from_str(value.expose_secret()).map_err(|_| BuildError(format!("header {name}: invalid value")))?;
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError(e.to_string()))?;
+            let mut value = HeaderValue::from_str(value.expose_secret())
+                .map_err(|_| BuildError(format!("header {name}: invalid value")))?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        if let Some(key) = config.api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
+        if let Some(key) = config
+            .api_key
+            .as_ref()
+            .filter(|k| !k.expose_secret().is_empty())
+        {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
                 .map_err(|_| BuildError("api_key: invalid header value".to_string()))?;
             value.set_sensitive(true);
@@ -93,7 +101,9 @@ impl OpenAi {
         }
         let body = read_body(response, self.max_response_bytes).await?;
         if serde_json::from_slice::<IgnoredAny>(&body).is_err() {
-            return Err(ProviderError::InvalidResponse(format!("{status} body is not valid JSON")));
+            return Err(ProviderError::InvalidResponse(format!(
+                "{status} body is not valid JSON"
+            )));
         }
         Ok(Reply::Json(body))
     }
@@ -106,7 +116,9 @@ pub(crate) async fn status_error(response: reqwest::Response) -> ProviderError {
     let retry_after = retry_after(response.headers());
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     // A body we cannot read in full still leaves a useful status.
-    let body = read_body(response, MAX_ERROR_BODY_BYTES).await.unwrap_or_else(|_| Bytes::new());
+    let body = read_body(response, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
     ProviderError::Status {
         status,
         retry_after,
