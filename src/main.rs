@@ -16,13 +16,7 @@ use llm_proxy::{AppState, Config};
 #[command(version, about, long_about)]
 struct Cli {
     /// The YAML config file.
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "config/config.yaml",
-        env = "LLM_PROXY_CONFIG"
-    )]
+    #[arg(long, short, global = true, default_value = "config/config.yaml", env = "LLM_PROXY_CONFIG")]
     config: PathBuf,
     /// Listen on HOST:PORT instead of the config's `server.listen` (port 0 picks a free one).
     #[arg(long)]
@@ -59,10 +53,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

@@ -48,10 +48,7 @@ pub fn relay(
         scanner: EventScanner::default(),
         idle_timeout: committed.idle_timeout,
         provider: committed.provider,
-        finish: Some(Finish {
-            permit: committed.permit,
-            on_end: Box::new(on_end),
-        }),
+        finish: Some(Finish { permit: committed.permit, on_end: Box::new(on_end) }),
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let bytes = state.next().await?;
@@ -102,9 +99,7 @@ impl Relay {
                     Err(too_large) => return self.fail(too_large),
                 },
                 Ok(None) if self.scanner.saw_error => {
-                    self.end(StreamEnd::Failed(
-                        "the upstream sent an error event".to_string(),
-                    ));
+                    self.end(StreamEnd::Failed("the upstream sent an error event".to_string()));
                     return None;
                 }
                 Ok(None) => {
@@ -118,10 +113,7 @@ impl Relay {
     /// Ends the stream with an error event (unless the upstream already sent one).
     fn fail(&mut self, reason: String) -> Option<Bytes> {
         let event = (!self.scanner.saw_error).then(|| {
-            let message = format!(
-                "The stream from provider `{}` was interrupted: {reason}",
-                self.provider
-            );
+            let message = format!("The stream from provider `{}` was interrupted: {reason}", self.provider);
             error_event(&message, "stream_interrupted")
         });
         self.end(StreamEnd::Failed(reason));
@@ -148,15 +140,9 @@ impl Drop for Relay {
 
 /// `data: {"error":{…}}\n\n`, the mid-stream error the official SDKs raise as `APIError`.
 pub fn error_event(message: &str, code: &str) -> Bytes {
-    let body = ErrorEnvelope {
-        error: ErrorBody {
-            message,
-            kind: "upstream_error",
-            param: None,
-            code: Some(code),
-        },
-    }
-    .to_bytes();
+    let body =
+        ErrorEnvelope { error: ErrorBody { message, kind: "upstream_error", param: None, code: Some(code) } }
+            .to_bytes();
     let mut event = BytesMut::with_capacity(body.len() + 8);
     event.extend_from_slice(b"data: ");
     event.extend_from_slice(&body);
@@ -223,11 +209,8 @@ impl EventScanner {
                         self.inspect(&buf[event_start..i]);
                         // Keep a CRLF whole when its LF is already here; one split across
                         // chunks leaves a stray LF, which clients read as an empty line.
-                        complete = if buf.get(i + 1) == Some(&b'\n') && byte == b'\r' {
-                            i + 2
-                        } else {
-                            i + 1
-                        };
+                        complete =
+                            if buf.get(i + 1) == Some(&b'\n') && byte == b'\r' { i + 2 } else { i + 1 };
                         event_start = complete;
                     }
                     self.at_line_start = true;
@@ -265,13 +248,8 @@ mod tests {
         chunks
             .iter()
             .map(|c| {
-                String::from_utf8(
-                    scanner
-                        .push(Bytes::copy_from_slice(c.as_bytes()))
-                        .unwrap()
-                        .to_vec(),
-                )
-                .unwrap()
+                String::from_utf8(scanner.push(Bytes::copy_from_slice(c.as_bytes())).unwrap().to_vec())
+                    .unwrap()
             })
             .collect()
     }
@@ -279,24 +257,8 @@ mod tests {
     #[test]
     fn forwards_whole_events_and_holds_partial_ones() {
         let mut s = EventScanner::default();
-        let out = feed(
-            &mut s,
-            &[
-                "data: {\"a\":1}\n\ndata: {\"b\"",
-                ":2}\n",
-                "\n",
-                "data: [DONE]\n\n",
-            ],
-        );
-        assert_eq!(
-            out,
-            [
-                "data: {\"a\":1}\n\n",
-                "",
-                "data: {\"b\":2}\n\n",
-                "data: [DONE]\n\n"
-            ]
-        );
+        let out = feed(&mut s, &["data: {\"a\":1}\n\ndata: {\"b\"", ":2}\n", "\n", "data: [DONE]\n\n"]);
+        assert_eq!(out, ["data: {\"a\":1}\n\n", "", "data: {\"b\":2}\n\n", "data: [DONE]\n\n"]);
         assert!(s.done);
         assert!(!s.saw_error);
     }
@@ -304,14 +266,8 @@ mod tests {
     #[test]
     fn understands_crlf_cr_and_comments() {
         let mut s = EventScanner::default();
-        let out = feed(
-            &mut s,
-            &[": ping\r\n\r\ndata: {\"x\":1}\r", "\n\r\ndata:[DONE]\r\r"],
-        );
-        assert_eq!(
-            out,
-            [": ping\r\n\r\n", "data: {\"x\":1}\r\n\r\ndata:[DONE]\r\r"]
-        );
+        let out = feed(&mut s, &[": ping\r\n\r\ndata: {\"x\":1}\r", "\n\r\ndata:[DONE]\r\r"]);
+        assert_eq!(out, [": ping\r\n\r\n", "data: {\"x\":1}\r\n\r\ndata:[DONE]\r\r"]);
         assert!(s.done);
     }
 

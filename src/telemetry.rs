@@ -29,18 +29,11 @@ pub fn init(format: LogFormat) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
-                    .with_ansi(
-                        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-                    ),
+                    .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()),
             )
             .try_init(),
         LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false),
-            )
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false))
             .try_init(),
     };
 }

@@ -7,11 +7,7 @@ use common::{ECHOED_SECRET, Proxy, Reply, Upstream, completion, config};
 use serde_json::{Value, json};
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 /// Asserts an OpenAI error envelope with all four keys, and returns it.
@@ -19,9 +15,7 @@ async fn openai_error(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(header(&response, "content-type"), "application/json");
     let body: Value = response.json().await.unwrap();
-    let error = body["error"]
-        .as_object()
-        .unwrap_or_else(|| panic!("not an OpenAI error: {body}"));
+    let error = body["error"].as_object().unwrap_or_else(|| panic!("not an OpenAI error: {body}"));
     for key in ["message", "type", "param", "code"] {
         assert!(error.contains_key(key), "missing {key} in {body}");
     }
@@ -56,19 +50,11 @@ async fn only_the_model_is_rewritten_and_the_answer_is_relayed_untouched() {
     assert_eq!(header(&response, "x-request-id"), "req-from-client");
     assert_eq!(header(&response, "content-type"), "application/json");
     let body = response.bytes().await.unwrap();
-    assert_eq!(
-        body,
-        serde_json::to_vec(&completion("gpt-4o-2024-08-06")).unwrap(),
-        "byte-identical body"
-    );
+    assert_eq!(body, serde_json::to_vec(&completion("gpt-4o-2024-08-06")).unwrap(), "byte-identical body");
 
     let (headers, received) = upstream.last_request();
     let expected = sent.replacen(r#""model":"gpt-4o""#, r#""model":"gpt-4o-2024-08-06""#, 1);
-    assert_eq!(
-        std::str::from_utf8(&received).unwrap(),
-        expected,
-        "every other byte untouched"
-    );
+    assert_eq!(std::str::from_utf8(&received).unwrap(), expected, "every other byte untouched");
     assert_eq!(headers["authorization"], "Bearer sk-p-key");
     assert_eq!(headers["openai-organization"], "org-42");
     assert_eq!(headers["x-request-id"], "req-from-client");
@@ -83,11 +69,7 @@ async fn a_request_id_is_generated_when_the_client_sends_none() {
     assert_eq!(id.len(), 36, "a UUID: {id}");
     assert_eq!(upstream.last_request().0["x-request-id"], id.as_str());
     let error = proxy.chat(json!({"model": "nope", "messages": [{}]})).await;
-    assert_eq!(
-        header(&error, "x-request-id").len(),
-        36,
-        "errors carry one too"
-    );
+    assert_eq!(header(&error, "x-request-id").len(), 36, "errors carry one too");
 }
 
 #[tokio::test]
@@ -96,24 +78,14 @@ async fn models_are_listed_in_openai_format() {
     let proxy = Proxy::start(yaml).await;
     let list: Value = proxy.get("/v1/models").await.json().await.unwrap();
     assert_eq!(list["object"], "list");
-    let ids: Vec<_> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<_> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["b-model", "org/a-model"]);
     for model in list["data"].as_array().unwrap() {
         assert_eq!(model["object"], "model");
         assert!(model["created"].as_u64().unwrap() > 1_700_000_000);
         assert_eq!(model["owned_by"], "llm-proxy");
     }
-    let one: Value = proxy
-        .get("/v1/models/org/a-model")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let one: Value = proxy.get("/v1/models/org/a-model").await.json().await.unwrap();
     assert_eq!(one["id"], "org/a-model");
     let error = openai_error(proxy.get("/v1/models/missing").await, 404).await;
     assert_eq!(error["code"], "model_not_found");
@@ -121,37 +93,22 @@ async fn models_are_listed_in_openai_format() {
 
 #[tokio::test]
 async fn bad_requests_get_clear_openai_errors() {
-    let yaml = "server: {max_body_bytes: 2048}\nproviders: {m: {type: mock}}\nmodels: {echo: {providers: {m: {}}}}";
+    let yaml =
+        "server: {max_body_bytes: 2048}\nproviders: {m: {type: mock}}\nmodels: {echo: {providers: {m: {}}}}";
     let proxy = Proxy::start(yaml).await;
     let post = |body: &'static str| {
-        proxy
-            .client
-            .post(format!("{}/v1/chat/completions", proxy.url))
-            .body(body)
-            .send()
+        proxy.client.post(format!("{}/v1/chat/completions", proxy.url)).body(body).send()
     };
     let error = openai_error(post("{not json").await.unwrap(), 400).await;
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+    assert!(error["message"].as_str().unwrap().contains("not valid JSON"));
     assert_eq!(error["type"], "invalid_request_error");
-    let error = openai_error(
-        post(r#"{"messages":[{"role":"user","content":"x"}]}"#)
-            .await
-            .unwrap(),
-        400,
-    )
-    .await;
+    let error =
+        openai_error(post(r#"{"messages":[{"role":"user","content":"x"}]}"#).await.unwrap(), 400).await;
     assert_eq!(error["param"], "model");
     let error = openai_error(post(r#"{"model":"echo"}"#).await.unwrap(), 400).await;
     assert_eq!(error["param"], "messages");
     let error = openai_error(
-        post(r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#)
-            .await
-            .unwrap(),
+        post(r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#).await.unwrap(),
         404,
     )
     .await;
@@ -159,10 +116,8 @@ async fn bad_requests_get_clear_openai_errors() {
     assert!(error["message"].as_str().unwrap().contains("gpt-9"));
 
     // Over the limit: refused from Content-Length, and from a chunked body too.
-    let big = format!(
-        r#"{{"model":"echo","messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "x".repeat(4096)
-    );
+    let big =
+        format!(r#"{{"model":"echo","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(4096));
     let response = proxy
         .client
         .post(format!("{}/v1/chat/completions", proxy.url))
@@ -170,15 +125,9 @@ async fn bad_requests_get_clear_openai_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        openai_error(response, 413).await["code"],
-        "request_too_large"
-    );
+    assert_eq!(openai_error(response, 413).await["code"], "request_too_large");
     let chunks = futures_util::stream::iter(
-        big.into_bytes()
-            .chunks(100)
-            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
-            .collect::<Vec<_>>(),
+        big.into_bytes().chunks(100).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
     );
     let response = proxy
         .client
@@ -195,8 +144,7 @@ async fn bad_requests_get_clear_openai_errors() {
 
 #[tokio::test]
 async fn no_input_makes_the_proxy_panic() {
-    let proxy =
-        Proxy::start("providers: {m: {type: mock}}\nmodels: {echo: {providers: {m: {}}}}").await;
+    let proxy = Proxy::start("providers: {m: {type: mock}}\nmodels: {echo: {providers: {m: {}}}}").await;
     let mut rng = fastrand::Rng::with_seed(7);
     let mut inputs: Vec<Vec<u8>> = vec![
         b"".to_vec(),
@@ -209,12 +157,7 @@ async fn no_input_makes_the_proxy_panic() {
         br#"{"model":"echo","messages":[{"role":"user"}],"stream":true}"#.to_vec(),
         br#"{"model":"echo","messages":[{}],"stream":1}"#.to_vec(),
         br#"{"model":"\ud800","messages":[{}]}"#.to_vec(),
-        format!(
-            r#"{{"model":"echo","messages":{}1{}}}"#,
-            "[".repeat(200),
-            "]".repeat(200)
-        )
-        .into_bytes(),
+        format!(r#"{{"model":"echo","messages":{}1{}}}"#, "[".repeat(200), "]".repeat(200)).into_bytes(),
     ];
     for _ in 0..200 {
         let len = rng.usize(0..64);
@@ -229,10 +172,7 @@ async fn no_input_makes_the_proxy_panic() {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        assert!(
-            status == 200 || (400..500).contains(&status),
-            "{status} for {input:?}"
-        );
+        assert!(status == 200 || (400..500).contains(&status), "{status} for {input:?}");
         if status != 200 {
             openai_error(response, status).await;
         }
@@ -246,40 +186,14 @@ async fn the_master_key_guards_v1_but_not_health() {
     let proxy = Proxy::start(yaml).await;
     let url = format!("{}/v1/chat/completions", proxy.url);
     let body = common::chat_body("echo");
-    let error = openai_error(
-        proxy.client.post(&url).json(&body).send().await.unwrap(),
-        401,
-    )
-    .await;
+    let error = openai_error(proxy.client.post(&url).json(&body).send().await.unwrap(), 401).await;
     assert_eq!(error["code"], "invalid_api_key");
-    let response = proxy
-        .client
-        .post(&url)
-        .bearer_auth("sk-master-0002")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.client.post(&url).bearer_auth("sk-master-0002").json(&body).send().await.unwrap();
     let error = openai_error(response, 401).await;
-    assert!(
-        !error["message"].as_str().unwrap().contains("sk-master"),
-        "never echo a key"
-    );
-    let response = proxy
-        .client
-        .get(format!("{}/v1/models", proxy.url))
-        .send()
-        .await
-        .unwrap();
+    assert!(!error["message"].as_str().unwrap().contains("sk-master"), "never echo a key");
+    let response = proxy.client.get(format!("{}/v1/models", proxy.url)).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    let response = proxy
-        .client
-        .post(&url)
-        .bearer_auth("sk-master-0001")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.client.post(&url).bearer_auth("sk-master-0001").json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["choices"][0]["message"]["content"], "hello");
@@ -301,10 +215,7 @@ async fn health_and_readiness_report_state_without_secrets() {
     let response = proxy.get("/health/ready").await;
     assert_eq!(response.status(), 503);
     let text = response.text().await.unwrap();
-    assert!(
-        !text.contains("sk-only-key") && !text.contains(ECHOED_SECRET),
-        "{text}"
-    );
+    assert!(!text.contains("sk-only-key") && !text.contains(ECHOED_SECRET), "{text}");
     let report: Value = serde_json::from_str(&text).unwrap();
     let deployment = &report["models"][0]["deployments"][0];
     assert_eq!(deployment["provider"], "only");
@@ -330,10 +241,5 @@ async fn the_mock_provider_echoes_and_fails_on_demand() {
     assert_eq!(answer["model"], "echo");
     assert_eq!(answer["choices"][0]["message"]["content"], "second");
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
-    assert!(
-        answer["choices"][0]["message"]
-            .as_object()
-            .unwrap()
-            .contains_key("refusal")
-    );
+    assert!(answer["choices"][0]["message"].as_object().unwrap().contains_key("refusal"));
 }

@@ -19,8 +19,7 @@ struct TempConfig(std::path::PathBuf);
 
 impl TempConfig {
     fn new(text: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("llm-proxy-test-{}.yaml", uuid::Uuid::new_v4()));
+        let path = std::env::temp_dir().join(format!("llm-proxy-test-{}.yaml", uuid::Uuid::new_v4()));
         std::fs::write(&path, text).unwrap();
         Self(path)
     }
@@ -35,18 +34,10 @@ impl Drop for TempConfig {
 #[test]
 fn check_accepts_the_shipped_config() {
     let out = Command::new(BIN)
-        .args([
-            "check",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.yaml"),
-        ])
+        .args(["check", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.yaml")])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (2 providers, 2 models)"));
 }
 
@@ -56,33 +47,18 @@ fn check_lists_every_problem_and_fails() {
         "server: {listen: x}\nproviders:\n  p: {type: openai, api_key: \"${LLM_PROXY_TEST_UNSET_VAR}\"}\n\
          models:\n  m: {providers: {q: {}}}\n",
     );
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&config.0)
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&config.0).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&*config.0.to_string_lossy()),
-        "names the file: {stderr}"
-    );
+    assert!(stderr.contains(&*config.0.to_string_lossy()), "names the file: {stderr}");
     assert!(stderr.contains("3 problems"), "{stderr}");
     assert!(stderr.contains("server.listen"), "{stderr}");
     assert!(
-        stderr.contains(
-            "providers.p.api_key: environment variable LLM_PROXY_TEST_UNSET_VAR is not set"
-        ),
+        stderr.contains("providers.p.api_key: environment variable LLM_PROXY_TEST_UNSET_VAR is not set"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("models.m.providers.q: provider `q` is not declared"),
-        "{stderr}"
-    );
-    let missing = Command::new(BIN)
-        .args(["check", "--config", "/nonexistent.yaml"])
-        .output()
-        .unwrap();
+    assert!(stderr.contains("models.m.providers.q: provider `q` is not declared"), "{stderr}");
+    let missing = Command::new(BIN).args(["check", "--config", "/nonexistent.yaml"]).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read file"));
 }
@@ -91,32 +67,17 @@ fn check_lists_every_problem_and_fails() {
 fn help_explains_the_commands_and_options() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        "check",
-        "--config",
-        "--listen",
-        "--log-format",
-        "config/config.yaml",
-    ] {
+    for needle in ["check", "--config", "--listen", "--log-format", "config/config.yaml"] {
         assert!(help.contains(needle), "--help lacks {needle}: {help}");
     }
 }
 
 /// Runs the binary on `config` and returns its JSON log lines and exit status after SIGTERM,
 /// having called `exercise` with its base URL in between.
-fn run_binary<F: FnOnce(&str)>(
-    config: &str,
-    exercise: F,
-) -> (Vec<Value>, std::process::ExitStatus) {
+fn run_binary<F: FnOnce(&str)>(config: &str, exercise: F) -> (Vec<Value>, std::process::ExitStatus) {
     let config = TempConfig::new(config);
     let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--config",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--config"])
         .arg(&config.0)
         .env("LLM_PROXY_LOG", "debug")
         .stdout(Stdio::piped())
@@ -132,9 +93,7 @@ fn run_binary<F: FnOnce(&str)>(
     });
     let mut lines = Vec::new();
     let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the proxy never said it was listening");
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("the proxy never said it was listening");
         let json: Value =
             serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
         lines.push(json.clone());
@@ -143,16 +102,12 @@ fn run_binary<F: FnOnce(&str)>(
         }
     };
     exercise(&format!("http://{addr}"));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
     reader.join().unwrap();
-    lines
-        .extend(rx.try_iter().map(|line| {
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
-        }));
+    lines.extend(
+        rx.try_iter().map(|line| serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))),
+    );
     (lines, status)
 }
 
@@ -177,24 +132,9 @@ async fn logs_hold_no_secret_and_sigterm_exits_cleanly() {
     .await
     .unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    let all = lines
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
-    for secret in [
-        "SECRET-1",
-        "SECRET-2",
-        "SECRET-3",
-        "SECRET-4",
-        "SECRET-5",
-        ECHOED_SECRET,
-        "Bearer",
-    ] {
-        assert!(
-            !all.contains(secret),
-            "{secret} leaked into the logs:\n{all}"
-        );
+    let all = lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    for secret in ["SECRET-1", "SECRET-2", "SECRET-3", "SECRET-4", "SECRET-5", ECHOED_SECRET, "Bearer"] {
+        assert!(!all.contains(secret), "{secret} leaked into the logs:\n{all}");
     }
     let request = lines
         .iter()
@@ -204,22 +144,11 @@ async fn logs_hold_no_secret_and_sigterm_exits_cleanly() {
     assert_eq!(request["provider"], "backup");
     assert_eq!(request["attempts"], 2);
     assert!(request["latency_ms"].as_f64().is_some());
-    assert!(
-        request["request_id"]
-            .as_str()
-            .is_some_and(|id| id.len() == 36)
-    );
-    let failed = lines
-        .iter()
-        .find(|l| l["message"] == "attempt failed")
-        .unwrap();
+    assert!(request["request_id"].as_str().is_some_and(|id| id.len() == 36));
+    let failed = lines.iter().find(|l| l["message"] == "attempt failed").unwrap();
     assert_eq!(failed["provider"], "primary");
     assert_eq!(failed["error"], "HTTP 401");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["message"] == "request" && l["status"] == 401)
-    );
+    assert!(lines.iter().any(|l| l["message"] == "request" && l["status"] == 401));
     assert!(lines.iter().any(|l| l["message"] == "stopped"));
 }
 
@@ -227,9 +156,7 @@ async fn logs_hold_no_secret_and_sigterm_exits_cleanly() {
 fn post_chat(base: &str, key: Option<&str>) -> String {
     let host = base.trim_start_matches("http://");
     let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
     let request = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{auth}\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

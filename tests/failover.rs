@@ -11,20 +11,12 @@ use serde_json::Value;
 async fn pair(first: Reply, router: &str) -> (Upstream, Upstream, Proxy) {
     let primary = Upstream::start(first).await;
     let backup = Upstream::start(Reply::Ok).await;
-    let proxy = Proxy::start(&config(
-        router,
-        &[("primary", &primary), ("backup", &backup)],
-    ))
-    .await;
+    let proxy = Proxy::start(&config(router, &[("primary", &primary), ("backup", &backup)])).await;
     (primary, backup, proxy)
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 #[tokio::test]
@@ -64,17 +56,13 @@ async fn every_kind_of_provider_failure_fails_over_and_counts() {
         Reply::Hang,
     ];
     for failure in failures {
-        let (primary, backup, proxy) =
-            pair(failure, "timeout_seconds: 0.3, failure_threshold: 5").await;
+        let (primary, backup, proxy) = pair(failure, "timeout_seconds: 0.3, failure_threshold: 5").await;
         let response = proxy.chat(chat_body("m")).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-llm-proxy-provider"), "backup");
         assert_eq!(header(&response, "x-llm-proxy-attempts"), "2");
         assert_eq!((primary.calls(), backup.calls()), (1, 1));
-        assert_eq!(
-            proxy.deployment("m", "primary").await["consecutive_failures"],
-            1
-        );
+        assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 1);
     }
 }
 
@@ -82,11 +70,7 @@ async fn every_kind_of_provider_failure_fails_over_and_counts() {
 async fn connection_refused_fails_over() {
     let backup = Upstream::start(Reply::Ok).await;
     // Bind then drop a listener: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let yaml = format!(
         "providers:\n  dead: {{type: openai, base_url: \"http://127.0.0.1:{port}/v1\"}}\n  \
          backup: {{type: openai, base_url: \"{}\"}}\nmodels:\n  m:\n    providers:\n      \
@@ -97,25 +81,24 @@ async fn connection_refused_fails_over() {
     let response = proxy.chat(chat_body("m")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-llm-proxy-provider"), "backup");
-    assert_eq!(
-        proxy.deployment("m", "dead").await["consecutive_failures"],
-        1
-    );
+    assert_eq!(proxy.deployment("m", "dead").await["consecutive_failures"], 1);
+    // The 503 for a model with only the dead deployment says why, in words an operator can act on.
+    let yaml = yaml.replace("      backup: {priority: 1}\n", "");
+    let proxy = Proxy::start(&yaml).await;
+    let body: Value = proxy.chat(chat_body("m")).await.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("dead: connection failed") && message.contains("refused"), "{message}");
 }
 
 #[tokio::test]
 async fn client_errors_are_relayed_without_failover_or_penalty() {
     for code in [400u16, 413, 422] {
-        let (primary, backup, proxy) =
-            pair(Reply::Status(code, vec![]), "failure_threshold: 1").await;
+        let (primary, backup, proxy) = pair(Reply::Status(code, vec![]), "failure_threshold: 1").await;
         let response = proxy.chat(chat_body("m")).await;
         assert_eq!(response.status(), code);
         assert_eq!(header(&response, "x-llm-proxy-provider"), "primary");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(
-            body["error"]["code"], "upstream_code",
-            "the upstream's own body is relayed"
-        );
+        assert_eq!(body["error"]["code"], "upstream_code", "the upstream's own body is relayed");
         assert_eq!((primary.calls(), backup.calls()), (1, 0));
         let state = proxy.deployment("m", "primary").await;
         assert_eq!(state["consecutive_failures"], 0);
@@ -125,11 +108,8 @@ async fn client_errors_are_relayed_without_failover_or_penalty() {
 
 #[tokio::test]
 async fn threshold_failures_disable_the_deployment_for_the_cooldown() {
-    let (primary, backup, proxy) = pair(
-        Reply::Status(500, vec![]),
-        "failure_threshold: 3, cooldown_seconds: 600",
-    )
-    .await;
+    let (primary, backup, proxy) =
+        pair(Reply::Status(500, vec![]), "failure_threshold: 3, cooldown_seconds: 600").await;
     for _ in 0..3 {
         assert_eq!(proxy.chat(chat_body("m")).await.status(), 200);
     }
@@ -153,10 +133,7 @@ async fn a_success_resets_the_failure_count() {
     proxy.chat(chat_body("m")).await;
     primary.set(Reply::Ok);
     proxy.chat(chat_body("m")).await;
-    assert_eq!(
-        proxy.deployment("m", "primary").await["consecutive_failures"],
-        0
-    );
+    assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 0);
     primary.set(Reply::Status(500, vec![]));
     proxy.chat(chat_body("m")).await;
     proxy.chat(chat_body("m")).await;
@@ -177,11 +154,8 @@ async fn until_probe_due(proxy: &Proxy) {
 
 #[tokio::test]
 async fn after_the_cooldown_exactly_one_probe_decides() {
-    let (primary, backup, proxy) = pair(
-        Reply::Status(500, vec![]),
-        "failure_threshold: 1, cooldown_seconds: 0.2",
-    )
-    .await;
+    let (primary, backup, proxy) =
+        pair(Reply::Status(500, vec![]), "failure_threshold: 1, cooldown_seconds: 0.2").await;
     proxy.chat(chat_body("m")).await;
     assert_eq!(proxy.deployment("m", "primary").await["enabled"], false);
     until_probe_due(&proxy).await;
@@ -190,26 +164,17 @@ async fn after_the_cooldown_exactly_one_probe_decides() {
     primary.set(Reply::Slow(Duration::from_millis(400), Box::new(Reply::Ok)));
     let requests: Vec<_> = (0..6).map(|_| proxy.chat(chat_body("m"))).collect();
     let responses = futures_util::future::join_all(requests).await;
-    let served_by_primary = responses
-        .iter()
-        .filter(|r| header(r, "x-llm-proxy-provider") == "primary")
-        .count();
+    let served_by_primary =
+        responses.iter().filter(|r| header(r, "x-llm-proxy-provider") == "primary").count();
     assert_eq!(served_by_primary, 1);
     assert_eq!(primary.calls(), 2, "one failure, then exactly one probe");
-    assert_eq!(
-        backup.calls(),
-        6,
-        "the first failed request and the five non-probes"
-    );
+    assert_eq!(backup.calls(), 6, "the first failed request and the five non-probes");
 
     // The probe succeeded: the deployment is back for everyone.
     primary.set(Reply::Ok);
     let state = proxy.deployment("m", "primary").await;
     assert_eq!(
-        (
-            state["enabled"].clone(),
-            state["consecutive_failures"].clone()
-        ),
+        (state["enabled"].clone(), state["consecutive_failures"].clone()),
         (Value::Bool(true), 0.into())
     );
     proxy.chat(chat_body("m")).await;
@@ -219,11 +184,8 @@ async fn after_the_cooldown_exactly_one_probe_decides() {
 
 #[tokio::test]
 async fn a_failed_probe_disables_again() {
-    let (primary, backup, proxy) = pair(
-        Reply::Status(500, vec![]),
-        "failure_threshold: 2, cooldown_seconds: 0.2",
-    )
-    .await;
+    let (primary, backup, proxy) =
+        pair(Reply::Status(500, vec![]), "failure_threshold: 2, cooldown_seconds: 0.2").await;
     proxy.chat(chat_body("m")).await;
     proxy.chat(chat_body("m")).await;
     until_probe_due(&proxy).await;
@@ -240,11 +202,8 @@ async fn a_failed_probe_disables_again() {
 
 #[tokio::test]
 async fn retry_after_keeps_a_rate_limited_deployment_out() {
-    let (primary, backup, proxy) = pair(
-        Reply::Status(429, vec![("retry-after", "30")]),
-        "failure_threshold: 10",
-    )
-    .await;
+    let (primary, backup, proxy) =
+        pair(Reply::Status(429, vec![("retry-after", "30")]), "failure_threshold: 10").await;
     proxy.chat(chat_body("m")).await;
     let state = proxy.deployment("m", "primary").await;
     assert_eq!(state["enabled"], false);
@@ -258,27 +217,18 @@ async fn retry_after_keeps_a_rate_limited_deployment_out() {
 async fn when_everything_fails_the_client_gets_503_listing_each_attempt() {
     let primary = Upstream::start(Reply::Status(500, vec![])).await;
     let backup = Upstream::start(Reply::Status(401, vec![])).await;
-    let proxy = Proxy::start(&config(
-        "failure_threshold: 1",
-        &[("primary", &primary), ("backup", &backup)],
-    ))
-    .await;
+    let proxy =
+        Proxy::start(&config("failure_threshold: 1", &[("primary", &primary), ("backup", &backup)])).await;
     let response = proxy.chat(chat_body("m")).await;
     assert_eq!(response.status(), 503);
     assert_eq!(header(&response, "x-should-retry"), "false");
     assert_eq!(header(&response, "x-llm-proxy-attempts"), "2");
     assert_eq!(header(&response, "x-llm-proxy-provider"), "none");
     let text = response.text().await.unwrap();
-    assert!(
-        !text.contains(ECHOED_SECRET),
-        "an upstream body leaked: {text}"
-    );
+    assert!(!text.contains(ECHOED_SECRET), "an upstream body leaked: {text}");
     let body: Value = serde_json::from_str(&text).unwrap();
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("primary: HTTP 500") && message.contains("backup: HTTP 401"),
-        "{message}"
-    );
+    assert!(message.contains("primary: HTTP 500") && message.contains("backup: HTTP 401"), "{message}");
     assert_eq!(body["error"]["code"], "all_deployments_failed");
     assert!(body["error"].as_object().unwrap().contains_key("param"));
 
@@ -288,10 +238,7 @@ async fn when_everything_fails_the_client_gets_503_listing_each_attempt() {
     assert_eq!(header(&response, "x-llm-proxy-attempts"), "0");
     let body: Value = response.json().await.unwrap();
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("primary: cooling down, retry in 600s"),
-        "{message}"
-    );
+    assert!(message.contains("primary: cooling down, retry in 600s"), "{message}");
     assert_eq!((primary.calls(), backup.calls()), (1, 1));
     assert_eq!(proxy.ready().await.0, 503);
 }
@@ -301,19 +248,13 @@ async fn concurrent_failures_disable_once_and_lose_no_request() {
     let (primary, backup, proxy) = pair(Reply::Status(500, vec![]), "failure_threshold: 3").await;
     let requests: Vec<_> = (0..20).map(|_| proxy.chat(chat_body("m"))).collect();
     let responses = futures_util::future::join_all(requests).await;
-    assert!(
-        responses.iter().all(|r| r.status() == 200),
-        "every request is served by the backup"
-    );
+    assert!(responses.iter().all(|r| r.status() == 200), "every request is served by the backup");
     let hit = primary.calls();
     assert!((3..=20).contains(&hit), "{hit}");
     assert_eq!(backup.calls(), 20);
     let state = proxy.deployment("m", "primary").await;
     assert_eq!(state["enabled"], false);
-    assert_eq!(
-        state["consecutive_failures"].as_u64().unwrap() as usize,
-        hit
-    );
+    assert_eq!(state["consecutive_failures"].as_u64().unwrap() as usize, hit);
     proxy.chat(chat_body("m")).await;
     assert_eq!(primary.calls(), hit, "disabled: no further call");
 }

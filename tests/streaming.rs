@@ -5,50 +5,29 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    End, Proxy, Reply, Upstream, chunk_event, config, finish_event, sse_data, stream_body,
-};
+use common::{End, Proxy, Reply, Upstream, chunk_event, config, finish_event, sse_data, stream_body};
 use futures_util::StreamExt;
 use serde_json::Value;
 
 fn streaming(chunks: usize, end: End) -> Reply {
-    Reply::Stream {
-        chunks,
-        gap: Duration::ZERO,
-        end,
-    }
+    Reply::Stream { chunks, gap: Duration::ZERO, end }
 }
 
 async fn pair(first: Reply, router: &str) -> (Upstream, Upstream, Proxy) {
     let primary = Upstream::start(first).await;
     let backup = Upstream::start(streaming(3, End::Done)).await;
-    let proxy = Proxy::start(&config(
-        router,
-        &[("primary", &primary), ("backup", &backup)],
-    ))
-    .await;
+    let proxy = Proxy::start(&config(router, &[("primary", &primary), ("backup", &backup)])).await;
     (primary, backup, proxy)
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 #[tokio::test]
 async fn a_stream_is_relayed_byte_for_byte() {
-    let (primary, _backup, proxy) = pair(
-        Reply::Stream {
-            chunks: 4,
-            gap: Duration::from_millis(5),
-            end: End::Done,
-        },
-        "",
-    )
-    .await;
+    let (primary, _backup, proxy) =
+        pair(Reply::Stream { chunks: 4, gap: Duration::from_millis(5), end: End::Done }, "").await;
     let response = proxy.chat(stream_body("m")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), "text/event-stream");
@@ -63,10 +42,7 @@ async fn a_stream_is_relayed_byte_for_byte() {
     let sent: Value = serde_json::from_slice(&sent).unwrap();
     assert_eq!(sent["stream"], true);
     assert_eq!(sent["model"], "primary-model");
-    assert_eq!(
-        proxy.deployment("m", "primary").await["consecutive_failures"],
-        0
-    );
+    assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 0);
 }
 
 #[tokio::test]
@@ -90,10 +66,7 @@ async fn failover_happens_before_the_first_byte() {
         let events = sse_data(response).await;
         assert_eq!(events.last().unwrap(), "[DONE]");
         assert_eq!((primary.calls(), backup.calls()), (1, 1));
-        assert_eq!(
-            proxy.deployment("m", "primary").await["consecutive_failures"],
-            1
-        );
+        assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 1);
     }
 }
 
@@ -101,33 +74,18 @@ async fn failover_happens_before_the_first_byte() {
 async fn after_the_first_byte_a_failure_ends_the_stream_with_an_error_event() {
     for end in [End::Die, End::Close, End::Hang] {
         // A gap lets the first events leave the mock before it dies.
-        let reply = Reply::Stream {
-            chunks: 2,
-            gap: Duration::from_millis(20),
-            end,
-        };
-        let (primary, backup, proxy) =
-            pair(reply, "timeout_seconds: 0.3, failure_threshold: 1").await;
+        let reply = Reply::Stream { chunks: 2, gap: Duration::from_millis(20), end };
+        let (primary, backup, proxy) = pair(reply, "timeout_seconds: 0.3, failure_threshold: 1").await;
         let response = proxy.chat(stream_body("m")).await;
         assert_eq!(response.status(), 200);
         let events = sse_data(response).await;
         assert_eq!(events.len(), 3, "{end:?}: {events:?}");
-        assert!(
-            events.iter().all(|e| e != "[DONE]"),
-            "{end:?}: no [DONE] after a failure"
-        );
+        assert!(events.iter().all(|e| e != "[DONE]"), "{end:?}: no [DONE] after a failure");
         let error: Value = serde_json::from_str(&events[2]).unwrap();
         let message = error["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains("provider `primary` was interrupted"),
-            "{message}"
-        );
+        assert!(message.contains("provider `primary` was interrupted"), "{message}");
         assert_eq!(error["error"]["code"], "stream_interrupted");
-        assert_eq!(
-            (primary.calls(), backup.calls()),
-            (1, 0),
-            "no failover once committed"
-        );
+        assert_eq!((primary.calls(), backup.calls()), (1, 0), "no failover once committed");
         let state = proxy.deployment("m", "primary").await;
         assert_eq!(state["enabled"], false, "{end:?}: the failure counted");
     }
@@ -143,25 +101,15 @@ async fn client_errors_on_a_stream_request_are_relayed() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream() {
-    let forever = Reply::Stream {
-        chunks: 0,
-        gap: Duration::from_millis(10),
-        end: End::Forever,
-    };
+    let forever = Reply::Stream { chunks: 0, gap: Duration::from_millis(10), end: End::Forever };
     let (primary, _backup, proxy) = pair(forever, "").await;
     let response = proxy.chat(stream_body("m")).await;
     let mut body = response.bytes_stream();
     assert!(body.next().await.unwrap().is_ok());
     drop(body);
-    assert!(
-        primary.wait_stream_dropped().await,
-        "the upstream stream was never cancelled"
-    );
+    assert!(primary.wait_stream_dropped().await, "the upstream stream was never cancelled");
     // An abandoned stream is neither a success nor a failure.
-    assert_eq!(
-        proxy.deployment("m", "primary").await["consecutive_failures"],
-        0
-    );
+    assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 0);
 }
 
 #[tokio::test]
@@ -174,58 +122,30 @@ async fn the_mock_provider_streams_the_echo_with_usage() {
     });
     let events = sse_data(proxy.chat(body).await).await;
     assert_eq!(events.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let chunks: Vec<Value> =
+        events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "say it back");
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(
-        chunks[1..]
-            .iter()
-            .all(|c| c["choices"].as_array().unwrap().is_empty()
-                || c["choices"][0]["delta"].get("role").is_none())
-    );
+    assert!(chunks[1..].iter().all(
+        |c| c["choices"].as_array().unwrap().is_empty() || c["choices"][0]["delta"].get("role").is_none()
+    ));
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"].as_array().unwrap().len(), 0);
     assert_eq!(usage["usage"]["prompt_tokens"], 5);
     assert_eq!(usage["usage"]["total_tokens"], 8);
-    assert!(
-        chunks
-            .iter()
-            .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"])
-    );
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
 }
 
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_stream_finish() {
-    let slow = Reply::Stream {
-        chunks: 5,
-        gap: Duration::from_millis(60),
-        end: End::Done,
-    };
+    let slow = Reply::Stream { chunks: 5, gap: Duration::from_millis(60), end: End::Done };
     let upstream = Upstream::start(slow).await;
     let mut proxy = Proxy::start(&config("", &[("p", &upstream)])).await;
     let response = proxy.chat(stream_body("m")).await;
     let task = proxy.shutdown();
     let events = sse_data(response).await;
     assert_eq!(events.last().unwrap(), "[DONE]");
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(
-        proxy
-            .client
-            .get(format!("{}/health", proxy.url))
-            .send()
-            .await
-            .is_err(),
-        "no new connections"
-    );
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    assert!(proxy.client.get(format!("{}/health", proxy.url)).send().await.is_err(), "no new connections");
 }

@@ -39,28 +39,19 @@ struct Head<'a> {
 }
 
 fn invalid(message: impl Into<String>, param: Option<&'static str>) -> InvalidRequest {
-    InvalidRequest {
-        message: message.into(),
-        param,
-    }
+    InvalidRequest { message: message.into(), param }
 }
 
 impl ChatRequest {
     /// Checks the body is a JSON object with a string `model` and a non-empty `messages`
     /// array, and remembers where `model` sits so it can be rewritten without re-encoding.
     pub fn parse(body: Bytes) -> Result<Self, InvalidRequest> {
-        if body
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|&b| b != b'{')
-        {
+        if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
             // serde would happily read `[…]` into a struct; only an object is a request.
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-                    Ok(_) => invalid("the request body must be a JSON object", None),
-                    Err(err) => invalid(format!("the request body is not valid JSON: {err}"), None),
-                },
-            );
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                Ok(_) => invalid("the request body must be a JSON object", None),
+                Err(err) => invalid(format!("the request body is not valid JSON: {err}"), None),
+            });
         }
         let head: Head = serde_json::from_slice(&body).map_err(|err| {
             if err.is_data() {
@@ -74,9 +65,8 @@ impl ChatRequest {
                 invalid(format!("the request body is not valid JSON: {err}"), None)
             }
         })?;
-        let raw_model = head
-            .model
-            .ok_or_else(|| invalid("you must provide a model parameter", Some("model")))?;
+        let raw_model =
+            head.model.ok_or_else(|| invalid("you must provide a model parameter", Some("model")))?;
         let model: Cow<str> = serde_json::from_str(raw_model.get())
             .map_err(|_| invalid("`model` must be a string", Some("model")))?;
         if model.is_empty() {
@@ -86,10 +76,7 @@ impl ChatRequest {
             .messages
             .ok_or_else(|| invalid("missing required parameter: 'messages'", Some("messages")))?;
         if !is_non_empty_array(messages.get()) {
-            return Err(invalid(
-                "`messages` must be a non-empty array",
-                Some("messages"),
-            ));
+            return Err(invalid("`messages` must be a non-empty array", Some("messages")));
         }
         // `raw_model` borrows from `body`, so its address gives its offset; no unsafe needed.
         let start = raw_model.get().as_ptr() as usize - body.as_ptr() as usize;
@@ -99,12 +86,7 @@ impl ChatRequest {
             Some("true") => true,
             Some(_) => return Err(invalid("`stream` must be a boolean", Some("stream"))),
         };
-        Ok(Self {
-            model: model.into_owned(),
-            model_span,
-            stream,
-            body,
-        })
+        Ok(Self { model: model.into_owned(), model_span, stream, body })
     }
 
     /// The model the client asked for.
@@ -128,8 +110,7 @@ impl ChatRequest {
         if &self.body[self.model_span.clone()] == model_json.as_bytes() {
             return self.body.clone();
         }
-        let mut out =
-            BytesMut::with_capacity(self.body.len() - self.model_span.len() + model_json.len());
+        let mut out = BytesMut::with_capacity(self.body.len() - self.model_span.len() + model_json.len());
         out.put_slice(&self.body[..self.model_span.start]);
         out.put_slice(model_json.as_bytes());
         out.put_slice(&self.body[self.model_span.end..]);
@@ -161,10 +142,7 @@ mod tests {
         let expected = body.replacen(r#""gpt-4","#, r#""gpt-4o-2024","#, 1);
         assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
         // Unchanged model: the very same bytes, no copy.
-        assert_eq!(
-            req.body_with_model(r#""gpt-4""#).as_ptr(),
-            req.body().as_ptr()
-        );
+        assert_eq!(req.body_with_model(r#""gpt-4""#).as_ptr(), req.body().as_ptr());
     }
 
     #[test]
@@ -185,33 +163,13 @@ mod tests {
             ("\"hi\"", None, "JSON object"),
             (r#"{"messages":[{}]}"#, Some("model"), "model parameter"),
             (r#"{"model":"m"}"#, Some("messages"), "'messages'"),
-            (
-                r#"{"model":"m","messages":[]}"#,
-                Some("messages"),
-                "non-empty",
-            ),
-            (
-                r#"{"model":"m","messages":[ ] }"#,
-                Some("messages"),
-                "non-empty",
-            ),
-            (
-                r#"{"model":"m","messages":"hi"}"#,
-                Some("messages"),
-                "non-empty",
-            ),
+            (r#"{"model":"m","messages":[]}"#, Some("messages"), "non-empty"),
+            (r#"{"model":"m","messages":[ ] }"#, Some("messages"), "non-empty"),
+            (r#"{"model":"m","messages":"hi"}"#, Some("messages"), "non-empty"),
             (r#"{"model":7,"messages":[{}]}"#, Some("model"), "string"),
             (r#"{"model":"","messages":[{}]}"#, Some("model"), "empty"),
-            (
-                r#"{"model":"m","messages":[{}],"stream":"yes"}"#,
-                Some("stream"),
-                "boolean",
-            ),
-            (
-                r#"{"model":"a","model":"b","messages":[{}]}"#,
-                Some("model"),
-                "duplicate",
-            ),
+            (r#"{"model":"m","messages":[{}],"stream":"yes"}"#, Some("stream"), "boolean"),
+            (r#"{"model":"a","model":"b","messages":[{}]}"#, Some("model"), "duplicate"),
         ];
         for (body, param, needle) in cases {
             let err = parse(body).unwrap_err();

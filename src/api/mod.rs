@@ -30,9 +30,7 @@ pub struct ErrorBody<'a> {
 impl ErrorEnvelope<'_> {
     /// Serializes to JSON bytes. Serializing these plain fields cannot fail.
     pub fn to_bytes(&self) -> bytes::Bytes {
-        serde_json::to_vec(self)
-            .map(bytes::Bytes::from)
-            .unwrap_or_default()
+        serde_json::to_vec(self).map(bytes::Bytes::from).unwrap_or_default()
     }
 }
 
@@ -61,11 +59,6 @@ pub struct ModelList<'a> {
 impl<'a> Model<'a> {
     /// A model entry named `id`.
     pub fn new(id: &'a str, created: u64) -> Self {
-        Self {
-            id,
-            object: "model",
-            created,
-            owned_by: "llm-proxy",
-        }
+        Self { id, object: "model", created, owned_by: "llm-proxy" }
     }
 }

@@ -26,9 +26,7 @@ where
         T::Err: fmt::Display,
     {
         fn parse<E: de::Error>(text: &str) -> Result<T, E> {
-            text.trim()
-                .parse()
-                .map_err(|e| E::custom(format_args!("invalid number {text:?}: {e}")))
+            text.trim().parse().map_err(|e| E::custom(format_args!("invalid number {text:?}: {e}")))
         }
     }
 
@@ -62,11 +60,8 @@ where
 /// Seconds (integer or fractional, e.g. `0.25`) as a `Duration`; must be finite and ≥ 0.
 pub fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let secs: f64 = number(deserializer)?;
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        de::Error::custom(format_args!(
-            "invalid duration {secs}: expected seconds ≥ 0"
-        ))
-    })
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| de::Error::custom(format_args!("invalid duration {secs}: expected seconds ≥ 0")))
 }
 
 /// Like [`number`], for an optional setting (`null` or absent means unset).
@@ -102,15 +97,9 @@ mod tests {
     #[test]
     fn accepts_numbers_written_as_numbers_or_text() {
         let s: Sample = serde_yaml_ng::from_str("{count: 3, wait: 0.25, status: '503'}").unwrap();
-        assert_eq!(
-            (s.count, s.wait, s.status),
-            (3, Duration::from_millis(250), Some(503))
-        );
+        assert_eq!((s.count, s.wait, s.status), (3, Duration::from_millis(250), Some(503)));
         let s: Sample = serde_yaml_ng::from_str("{count: ' 7 ', wait: '60'}").unwrap();
-        assert_eq!(
-            (s.count, s.wait, s.status),
-            (7, Duration::from_secs(60), None)
-        );
+        assert_eq!((s.count, s.wait, s.status), (7, Duration::from_secs(60), None));
     }
 
     #[test]

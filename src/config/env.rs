@@ -46,18 +46,14 @@ pub fn expand<'a>(input: &'a str, env: &dyn Env) -> Result<Cow<'a, str>, String>
         }
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
         let reference = &after[..end];
         let (name, default) = match reference.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (reference, None),
         };
         if !is_variable_name(name) {
-            return Err(format!(
-                "`${{{reference}}}` is not a valid variable reference"
-            ));
+            return Err(format!("`${{{reference}}}` is not a valid variable reference"));
         }
         match (env.var(name), default) {
             (Some(value), Some(default)) if value.is_empty() => out.push_str(default),
@@ -98,10 +94,7 @@ mod tests {
         let env = env();
         assert_eq!(expand("${KEY}", &env).unwrap(), "sk-a:b #c 'd\"");
         assert_eq!(expand("x-${KEY}-y", &env).unwrap(), "x-sk-a:b #c 'd\"-y");
-        assert_eq!(
-            expand("${NOPE:-http://h:1/v1}", &env).unwrap(),
-            "http://h:1/v1"
-        );
+        assert_eq!(expand("${NOPE:-http://h:1/v1}", &env).unwrap(), "http://h:1/v1");
         assert_eq!(expand("${EMPTY:-dflt}", &env).unwrap(), "dflt");
         assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
         assert_eq!(expand("${NOPE:-}", &env).unwrap(), "");

@@ -155,10 +155,7 @@ impl Default for RouterConfig {
 impl ServerConfig {
     /// The master key, if one is set (an empty one means "no key").
     pub fn master_key(&self) -> Option<&str> {
-        self.master_key
-            .as_ref()
-            .map(|key| key.expose_secret())
-            .filter(|key| !key.is_empty())
+        self.master_key.as_ref().map(|key| key.expose_secret()).filter(|key| !key.is_empty())
     }
 }
 
@@ -183,12 +180,7 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.problems.len();
-        write!(
-            f,
-            "{}: {count} problem{}",
-            self.file.display(),
-            if count == 1 { "" } else { "s" }
-        )?;
+        write!(f, "{}: {count} problem{}", self.file.display(), if count == 1 { "" } else { "s" })?;
         for problem in &self.problems {
             if problem.path.is_empty() {
                 write!(f, "\n  - {}", problem.message)?;
@@ -207,10 +199,7 @@ pub struct Problems(Vec<Problem>);
 impl Problems {
     /// Records a problem at `path`.
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.0.push(Problem { path: path.into(), message: message.into() });
     }
 
     /// Decodes `value` into `T`; on failure records the problem under `path` and returns None.
@@ -236,10 +225,7 @@ impl Config {
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|err| ConfigError {
             file: file.to_path_buf(),
-            problems: vec![Problem {
-                path: String::new(),
-                message: format!("cannot read file: {err}"),
-            }],
+            problems: vec![Problem { path: String::new(), message: format!("cannot read file: {err}") }],
         })?;
         Self::parse(&text, file, &ProcessEnv)
     }
@@ -250,10 +236,7 @@ impl Config {
         let config = parse_document(text, env, &mut problems);
         match config {
             Some(config) if problems.0.is_empty() => Ok(config),
-            _ => Err(ConfigError {
-                file: file.to_path_buf(),
-                problems: problems.0,
-            }),
+            _ => Err(ConfigError { file: file.to_path_buf(), problems: problems.0 }),
         }
     }
 }
@@ -273,29 +256,17 @@ fn parse_document(text: &str, env: &dyn Env, problems: &mut Problems) -> Option<
         return None;
     };
 
-    let server = take(&mut root, "server")
-        .and_then(|v| problems.decode("server", v))
-        .unwrap_or_default();
-    let router = take(&mut root, "router")
-        .and_then(|v| problems.decode("router", v))
-        .unwrap_or_default();
+    let server = take(&mut root, "server").and_then(|v| problems.decode("server", v)).unwrap_or_default();
+    let router = take(&mut root, "router").and_then(|v| problems.decode("router", v)).unwrap_or_default();
     let (providers, declared) = parse_providers(take(&mut root, "providers"), problems);
     let models = parse_models(take(&mut root, "models"), &declared, problems);
     for (key, _) in root {
-        problems.push(
-            key_text(&key),
-            "unknown section (expected server, router, providers or models)",
-        );
+        problems.push(key_text(&key), "unknown section (expected server, router, providers or models)");
     }
 
     validate_server(&server, problems);
     validate_router(&router, problems);
-    Some(Config {
-        server,
-        router,
-        providers,
-        models,
-    })
+    Some(Config { server, router, providers, models })
 }
 
 fn take(map: &mut Mapping, key: &str) -> Option<Value> {
@@ -305,9 +276,7 @@ fn take(map: &mut Mapping, key: &str) -> Option<Value> {
 fn key_text(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
+        other => serde_yaml_ng::to_string(other).map(|s| s.trim().to_string()).unwrap_or_default(),
     }
 }
 
@@ -328,10 +297,7 @@ fn named_entries(
     let mut out = Vec::with_capacity(entries.len());
     for (key, value) in entries {
         let Value::String(name) = key else {
-            problems.push(
-                format!("{section_name}.{}", key_text(&key)),
-                "names must be strings",
-            );
+            problems.push(format!("{section_name}.{}", key_text(&key)), "names must be strings");
             continue;
         };
         let path = format!("{section_name}.{name}");
@@ -343,10 +309,7 @@ fn named_entries(
     out
 }
 
-fn parse_providers(
-    section: Option<Value>,
-    problems: &mut Problems,
-) -> (Vec<NamedProvider>, HashSet<String>) {
+fn parse_providers(section: Option<Value>, problems: &mut Problems) -> (Vec<NamedProvider>, HashSet<String>) {
     let mut providers = Vec::new();
     let mut declared = HashSet::new();
     for (name, path, mut entry) in named_entries(section, "providers", problems) {
@@ -360,16 +323,12 @@ fn parse_providers(
             None => {
                 problems.push(
                     format!("{path}.type"),
-                    format!(
-                        "missing; one of: {}",
-                        crate::providers::ProviderKind::NAMES.join(", ")
-                    ),
+                    format!("missing; one of: {}", crate::providers::ProviderKind::NAMES.join(", ")),
                 );
                 continue;
             }
         };
-        if let Some(config) = ProviderConfig::decode(&kind, Value::Mapping(entry), &path, problems)
-        {
+        if let Some(config) = ProviderConfig::decode(&kind, Value::Mapping(entry), &path, problems) {
             providers.push(NamedProvider { name, config });
         }
     }
@@ -382,10 +341,7 @@ fn parse_models(
     problems: &mut Problems,
 ) -> Vec<ModelConfig> {
     if section.is_none() {
-        problems.push(
-            "models",
-            "no models are defined; clients would have nothing to call",
-        );
+        problems.push("models", "no models are defined; clients would have nothing to call");
     }
     let mut models = Vec::new();
     for (name, path, entry) in named_entries(section, "models", problems) {
@@ -394,30 +350,23 @@ fn parse_models(
         };
         let deployments_path = format!("{path}.providers");
         let mut deployments = Vec::new();
-        for (provider, dep_path, settings) in named_entries(
-            Some(Value::Mapping(raw.providers)),
-            &deployments_path,
-            problems,
-        ) {
+        for (provider, dep_path, settings) in
+            named_entries(Some(Value::Mapping(raw.providers)), &deployments_path, problems)
+        {
             if !declared.contains(&provider) {
                 problems.push(
                     dep_path.clone(),
                     format!("provider `{provider}` is not declared under `providers:`"),
                 );
             }
-            let Some(dep) = problems.decode::<RawDeployment>(&dep_path, Value::Mapping(settings))
-            else {
+            let Some(dep) = problems.decode::<RawDeployment>(&dep_path, Value::Mapping(settings)) else {
                 continue;
             };
             let model_id = dep.model_id.unwrap_or_else(|| name.clone());
             if model_id.is_empty() {
                 problems.push(format!("{dep_path}.model_id"), "must not be empty");
             }
-            deployments.push(DeploymentConfig {
-                provider,
-                priority: dep.priority,
-                model_id,
-            });
+            deployments.push(DeploymentConfig { provider, priority: dep.priority, model_id });
         }
         if deployments.is_empty() {
             problems.push(deployments_path, "a model needs at least one provider");
@@ -433,10 +382,7 @@ fn validate_server(server: &ServerConfig, problems: &mut Problems) {
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
     if !port_ok {
-        problems.push(
-            "server.listen",
-            format!("expected HOST:PORT, got {:?}", server.listen),
-        );
+        problems.push("server.listen", format!("expected HOST:PORT, got {:?}", server.listen));
     }
     if server.max_body_bytes == 0 {
         problems.push("server.max_body_bytes", "must be at least 1");
@@ -467,11 +413,7 @@ fn expand_env(value: &mut Value, path: &str, env: &dyn Env, problems: &mut Probl
         }
         Value::Mapping(map) => {
             for (key, item) in map.iter_mut() {
-                let child = if path.is_empty() {
-                    key_text(key)
-                } else {
-                    format!("{path}.{}", key_text(key))
-                };
+                let child = if path.is_empty() { key_text(key) } else { format!("{path}.{}", key_text(key)) };
                 expand_env(item, &child, env, problems);
             }
         }

@@ -5,10 +5,7 @@ use std::time::Duration;
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn parse(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -37,21 +34,13 @@ fn the_seed_format_loads_unchanged_with_defaults() {
     assert_eq!(config.router.timeout_seconds, Duration::from_secs(60));
     let names: Vec<_> = config.providers.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["primary", "backup"]);
-    let ProviderConfig::OpenAi(primary) = &config.providers[0].config else {
-        panic!("openai")
-    };
+    let ProviderConfig::OpenAi(primary) = &config.providers[0].config else { panic!("openai") };
     assert_eq!(primary.base_url, "https://api.openai.com/v1");
     assert_eq!(primary.api_key.as_ref().unwrap().expose_secret(), "sk-live");
     let model = &config.models[0];
     assert_eq!(model.name, "gpt-4");
     assert_eq!(model.deployments.len(), 2);
-    assert_eq!(
-        (
-            model.deployments[1].provider.as_str(),
-            model.deployments[1].priority
-        ),
-        ("backup", 1)
-    );
+    assert_eq!((model.deployments[1].provider.as_str(), model.deployments[1].priority), ("backup", 1));
 }
 
 #[test]
@@ -68,10 +57,7 @@ models:
     assert_eq!(config.server.listen, "0.0.0.0:9000");
     assert_eq!(config.server.master_key(), Some("sk-master"));
     assert_eq!(config.server.max_body_bytes, 1024);
-    assert_eq!(
-        config.server.shutdown_grace_seconds,
-        Duration::from_millis(2500)
-    );
+    assert_eq!(config.server.shutdown_grace_seconds, Duration::from_millis(2500));
     assert_eq!(config.router.failure_threshold, 5);
     assert_eq!(config.router.cooldown_seconds, Duration::from_millis(500));
     // model_id defaults to the model's own name, priority to 0.
@@ -83,9 +69,7 @@ models:
 fn values_with_yaml_special_characters_survive_expansion() {
     let nasty = "sk-a: b #c {d} [e] 'f\" - g &h *i !j %k @l `m | n > o";
     let config = parse(SEED, &[("OPENAI_API_KEY", nasty)]).unwrap();
-    let ProviderConfig::OpenAi(primary) = &config.providers[0].config else {
-        panic!("openai")
-    };
+    let ProviderConfig::OpenAi(primary) = &config.providers[0].config else { panic!("openai") };
     assert_eq!(primary.api_key.as_ref().unwrap().expose_secret(), nasty);
 }
 
@@ -112,19 +96,14 @@ extra: 1
     assert!(shown.starts_with("test.yaml: "), "{shown}");
     let has = |path: &str, needle: &str| {
         assert!(
-            err.problems
-                .iter()
-                .any(|p| p.path == path && p.message.contains(needle)),
+            err.problems.iter().any(|p| p.path == path && p.message.contains(needle)),
             "missing {path}: {needle} in\n{shown}"
         );
     };
     has("providers.primary.api_key", "MISSING_KEY is not set");
     has("server.colour", "unknown field `colour`");
     has("router.failure_threshold", "invalid number");
-    has(
-        "providers.weird.type",
-        "unknown provider type `carrier-pigeon`",
-    );
+    has("providers.weird.type", "unknown provider type `carrier-pigeon`");
     has("providers.bad_url.base_url", "http:// or https://");
     has("models.gpt-4.providers.nowhere", "not declared");
     has("models.empty.providers", "at least one provider");
@@ -149,47 +128,21 @@ fn structural_errors_are_explained() {
             .to_string()
             .contains("providers: must be a mapping")
     );
-    assert!(
-        parse("just text", &[])
-            .unwrap_err()
-            .to_string()
-            .contains("top level must be a mapping")
-    );
-    assert!(
-        parse("a: [", &[])
-            .unwrap_err()
-            .to_string()
-            .contains("invalid YAML")
-    );
-    assert!(
-        parse("providers: {}", &[])
-            .unwrap_err()
-            .to_string()
-            .contains("no models are defined")
-    );
-    let text = "providers: {m: {type: mock, fail_status: 200, failure_rate: 2}}\nmodels: {x: {providers: {m: {}}}}";
+    assert!(parse("just text", &[]).unwrap_err().to_string().contains("top level must be a mapping"));
+    assert!(parse("a: [", &[]).unwrap_err().to_string().contains("invalid YAML"));
+    assert!(parse("providers: {}", &[]).unwrap_err().to_string().contains("no models are defined"));
+    let text =
+        "providers: {m: {type: mock, fail_status: 200, failure_rate: 2}}\nmodels: {x: {providers: {m: {}}}}";
     let err = parse(text, &[]).unwrap_err().to_string();
-    assert!(
-        err.contains("providers.m.fail_status") && err.contains("providers.m.failure_rate"),
-        "{err}"
-    );
+    assert!(err.contains("providers.m.fail_status") && err.contains("providers.m.failure_rate"), "{err}");
     let text = "server: {listen: nope}\nrouter: {timeout_seconds: 0}\nproviders: {m: {type: mock}}\nmodels: {x: {providers: {m: {}}}}";
     let err = parse(text, &[]).unwrap_err().to_string();
-    assert!(
-        err.contains("server.listen") && err.contains("router.timeout_seconds"),
-        "{err}"
-    );
+    assert!(err.contains("server.listen") && err.contains("router.timeout_seconds"), "{err}");
 }
 
 #[test]
 fn the_shipped_config_is_valid() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.yaml"))
-        .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.yaml")).unwrap();
     let config = parse(&text, &[]).unwrap();
-    assert!(
-        config
-            .providers
-            .iter()
-            .all(|p| p.config.kind() == crate::providers::ProviderKind::Mock)
-    );
+    assert!(config.providers.iter().all(|p| p.config.kind() == crate::providers::ProviderKind::Mock));
 }

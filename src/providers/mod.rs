@@ -64,12 +64,12 @@ pub enum ProviderError {
         /// The upstream body (bounded), relayed only for client errors.
         body: Bytes,
     },
-    /// No connection could be made.
+    /// No connection could be made; the text is the whole cause chain.
     #[error("connection failed: {0}")]
-    Connect(#[source] reqwest::Error),
-    /// The connection broke while sending or receiving.
+    Connect(String),
+    /// The connection broke while sending or receiving; the text is the whole cause chain.
     #[error("transport error: {0}")]
-    Transport(#[source] reqwest::Error),
+    Transport(String),
     /// The attempt or the stream went silent for longer than the timeout.
     #[error("timed out after {}", humanize(*.0))]
     Timeout(Duration),
@@ -82,11 +82,16 @@ impl ProviderError {
     /// Wraps a transport error, dropping the URL so that nothing secret can reach a log.
     pub fn from_reqwest(err: reqwest::Error) -> Self {
         let err = err.without_url();
-        if err.is_connect() {
-            Self::Connect(err)
-        } else {
-            Self::Transport(err)
+        // reqwest's own message ("error sending request") hides the cause an on-call
+        // engineer needs ("Connection refused"), so render the whole chain.
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
         }
+        if err.is_connect() { Self::Connect(text) } else { Self::Transport(text) }
     }
 }
 
@@ -111,10 +116,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Duration::try_from_secs_f64(secs).ok();
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// The provider types `type:` accepts.
@@ -151,19 +153,11 @@ pub enum ProviderConfig {
 impl ProviderConfig {
     /// Decodes and validates the settings of a provider of type `kind` (the `type` key
     /// already removed), recording problems under `path`.
-    pub fn decode(
-        kind: &str,
-        settings: Value,
-        path: &str,
-        problems: &mut Problems,
-    ) -> Option<Self> {
+    pub fn decode(kind: &str, settings: Value, path: &str, problems: &mut Problems) -> Option<Self> {
         let Some(kind) = ProviderKind::parse(kind) else {
             problems.push(
                 format!("{path}.type"),
-                format!(
-                    "unknown provider type `{kind}`; one of: {}",
-                    ProviderKind::NAMES.join(", ")
-                ),
+                format!("unknown provider type `{kind}`; one of: {}", ProviderKind::NAMES.join(", ")),
             );
             return None;
         };
@@ -218,28 +212,14 @@ impl BuildError {
 }
 
 /// Reads a response body into memory, refusing more than `limit` bytes.
-pub(crate) async fn read_body(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, ProviderError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(ProviderError::InvalidResponse(format!(
-            "body larger than {limit} bytes"
-        )));
+pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Bytes, ProviderError> {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(ProviderError::InvalidResponse(format!("body larger than {limit} bytes")));
     }
     let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(ProviderError::from_reqwest)?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(ProviderError::from_reqwest)? {
         if body.len() + chunk.len() > limit {
-            return Err(ProviderError::InvalidResponse(format!(
-                "body larger than {limit} bytes"
-            )));
+            return Err(ProviderError::InvalidResponse(format!("body larger than {limit} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
@@ -265,10 +245,7 @@ mod tests {
         let date = httpdate::fmt_http_date(soon);
         h.insert("retry-after", HeaderValue::from_str(&date).unwrap());
         let got = retry_after(&h).unwrap();
-        assert!(
-            got > Duration::from_secs(110) && got <= Duration::from_secs(120),
-            "{got:?}"
-        );
+        assert!(got > Duration::from_secs(110) && got <= Duration::from_secs(120), "{got:?}");
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
         h.insert("retry-after", HeaderValue::from_static("-3"));

@@ -26,18 +26,12 @@ pub enum Verdict {
 /// so another deployment may well succeed: they are provider failures, not client errors.
 pub fn classify(error: &ProviderError) -> Verdict {
     match error {
-        ProviderError::Status {
-            status,
-            retry_after,
-            ..
-        } => match *status {
-            StatusCode::BAD_REQUEST
-            | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNPROCESSABLE_ENTITY => Verdict::ClientError,
+        ProviderError::Status { status, retry_after, .. } => match *status {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => {
+                Verdict::ClientError
+            }
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                Verdict::ProviderFailure {
-                    retry_after: *retry_after,
-                }
+                Verdict::ProviderFailure { retry_after: *retry_after }
             }
             _ => Verdict::ProviderFailure { retry_after: None },
         },
@@ -65,49 +59,22 @@ mod tests {
     #[test]
     fn only_400_413_422_are_the_clients_fault() {
         for code in [400, 413, 422] {
-            assert_eq!(
-                classify(&status(code, None)),
-                Verdict::ClientError,
-                "{code}"
-            );
+            assert_eq!(classify(&status(code, None)), Verdict::ClientError, "{code}");
         }
-        for code in [
-            401, 403, 404, 405, 408, 409, 429, 500, 502, 503, 504, 529, 302,
-        ] {
-            assert!(
-                matches!(
-                    classify(&status(code, None)),
-                    Verdict::ProviderFailure { .. }
-                ),
-                "{code}"
-            );
+        for code in [401, 403, 404, 405, 408, 409, 429, 500, 502, 503, 504, 529, 302] {
+            assert!(matches!(classify(&status(code, None)), Verdict::ProviderFailure { .. }), "{code}");
         }
         let timeout = ProviderError::Timeout(Duration::from_secs(1));
-        assert_eq!(
-            classify(&timeout),
-            Verdict::ProviderFailure { retry_after: None }
-        );
+        assert_eq!(classify(&timeout), Verdict::ProviderFailure { retry_after: None });
         let garbage = ProviderError::InvalidResponse("not JSON".into());
-        assert_eq!(
-            classify(&garbage),
-            Verdict::ProviderFailure { retry_after: None }
-        );
+        assert_eq!(classify(&garbage), Verdict::ProviderFailure { retry_after: None });
     }
 
     #[test]
     fn retry_after_is_honoured_on_429_and_503_only() {
         let wait = Some(Duration::from_secs(9));
-        assert_eq!(
-            classify(&status(429, wait)),
-            Verdict::ProviderFailure { retry_after: wait }
-        );
-        assert_eq!(
-            classify(&status(503, wait)),
-            Verdict::ProviderFailure { retry_after: wait }
-        );
-        assert_eq!(
-            classify(&status(500, wait)),
-            Verdict::ProviderFailure { retry_after: None }
-        );
+        assert_eq!(classify(&status(429, wait)), Verdict::ProviderFailure { retry_after: wait });
+        assert_eq!(classify(&status(503, wait)), Verdict::ProviderFailure { retry_after: wait });
+        assert_eq!(classify(&status(500, wait)), Verdict::ProviderFailure { retry_after: None });
     }
 }

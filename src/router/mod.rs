@@ -87,23 +87,13 @@ impl fmt::Display for AttemptRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.outcome {
             AttemptOutcome::Failed { error, elapsed } => {
-                write!(
-                    f,
-                    "{}: {error} after {}ms",
-                    self.provider,
-                    elapsed.as_millis()
-                )
+                write!(f, "{}: {error} after {}ms", self.provider, elapsed.as_millis())
             }
             AttemptOutcome::CoolingDown { retry_in } if retry_in.is_zero() => {
                 write!(f, "{}: cooling down, probe in flight", self.provider)
             }
             AttemptOutcome::CoolingDown { retry_in } => {
-                write!(
-                    f,
-                    "{}: cooling down, retry in {}s",
-                    self.provider,
-                    ceil_secs(*retry_in)
-                )
+                write!(f, "{}: cooling down, retry in {}s", self.provider, ceil_secs(*retry_in))
             }
         }
     }
@@ -167,9 +157,9 @@ impl Router {
             let name: Arc<str> = Arc::from(model.name.as_str());
             let mut deployments = Vec::with_capacity(model.deployments.len());
             for dep in &model.deployments {
-                let provider = providers.get(dep.provider.as_str()).ok_or_else(|| {
-                    BuildError::new(format!("undeclared provider `{}`", dep.provider))
-                })?;
+                let provider = providers
+                    .get(dep.provider.as_str())
+                    .ok_or_else(|| BuildError::new(format!("undeclared provider `{}`", dep.provider)))?;
                 let provider_name: Arc<str> = Arc::from(dep.provider.as_str());
                 deployments.push(Deployment {
                     health: Arc::new(Health::new(
@@ -189,11 +179,7 @@ impl Router {
             by_name.insert(Arc::clone(&name), models.len());
             models.push(ModelRoute { name, deployments });
         }
-        Ok(Self {
-            models,
-            by_name,
-            timeout: config.router.timeout_seconds,
-        })
+        Ok(Self { models, by_name, timeout: config.router.timeout_seconds })
     }
 
     /// Every model, in config order.
@@ -212,9 +198,7 @@ impl Router {
             return Dispatch {
                 attempts: 0,
                 provider: None,
-                result: Err(ProxyError::ModelNotFound {
-                    model: request.model().to_string(),
-                }),
+                result: Err(ProxyError::ModelNotFound { model: request.model().to_string() }),
             };
         };
         let mut records = Vec::new();
@@ -256,25 +240,13 @@ impl Router {
                 Err(error) => error,
             };
             match (classify(&error), error) {
-                (
-                    Verdict::ClientError,
-                    ProviderError::Status {
-                        status,
-                        content_type,
-                        body,
-                        ..
-                    },
-                ) => {
+                (Verdict::ClientError, ProviderError::Status { status, content_type, body, .. }) => {
                     // The request is at fault, not the provider: relay as is, count nothing.
                     drop(permit);
                     return Dispatch {
                         attempts,
                         provider: Some(Arc::clone(&deployment.provider_name)),
-                        result: Ok(Served::ClientError {
-                            status,
-                            content_type,
-                            body,
-                        }),
+                        result: Ok(Served::ClientError { status, content_type, body }),
                     };
                 }
                 (verdict, error) => {
@@ -294,10 +266,7 @@ impl Router {
                     permit.failure(retry_after);
                     records.push(AttemptRecord {
                         provider: Arc::clone(&deployment.provider_name),
-                        outcome: AttemptOutcome::Failed {
-                            error: error.to_string(),
-                            elapsed,
-                        },
+                        outcome: AttemptOutcome::Failed { error: error.to_string(), elapsed },
                     });
                 }
             }
@@ -350,10 +319,7 @@ impl Router {
 
 enum Answer {
     Json(Bytes),
-    Stream {
-        first: Bytes,
-        rest: BoxStream<'static, Result<Bytes, ProviderError>>,
-    },
+    Stream { first: Bytes, rest: BoxStream<'static, Result<Bytes, ProviderError>> },
 }
 
 /// Seconds, rounded up, for humans and `retry_in_seconds` fields.

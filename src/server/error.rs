@@ -98,10 +98,9 @@ impl ProxyError {
 
     fn code(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidRequest(_)
-            | Self::UnknownEndpoint(_)
-            | Self::MethodNotAllowed
-            | Self::Internal => None,
+            Self::InvalidRequest(_) | Self::UnknownEndpoint(_) | Self::MethodNotAllowed | Self::Internal => {
+                None
+            }
             Self::Unauthorized(_) => Some("invalid_api_key"),
             Self::ModelNotFound { .. } => Some("model_not_found"),
             Self::PayloadTooLarge { .. } => Some("request_too_large"),
@@ -130,17 +129,11 @@ impl IntoResponse for ProxyError {
             },
         }
         .to_bytes();
-        let mut response = (
-            self.status(),
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
+        let mut response =
+            (self.status(), [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
         if matches!(self, Self::AllDeploymentsFailed { .. }) {
             // Every deployment was already tried: an SDK retrying would only multiply load.
-            response
-                .headers_mut()
-                .insert("x-should-retry", HeaderValue::from_static("false"));
+            response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
         }
         response.extensions_mut().insert(ErrorKind(self.kind()));
         response

@@ -47,15 +47,9 @@ impl AppState {
     pub fn new(config: &Config) -> Result<Self, BuildError> {
         Ok(Self(Arc::new(Shared {
             router: Router::new(config)?,
-            master_key: config
-                .server
-                .master_key()
-                .map(|key| SecretString::from(key.to_string())),
+            master_key: config.server.master_key().map(|key| SecretString::from(key.to_string())),
             max_body_bytes: config.server.max_body_bytes,
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs(),
+            created: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
         })))
     }
 
@@ -75,10 +69,7 @@ pub fn app(state: AppState) -> HttpRouter {
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/models", get(routes::list_models))
         .route("/v1/models/{*id}", get(routes::get_model))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_master_key,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_master_key));
     HttpRouter::new()
         .merge(v1)
         .route("/health", get(routes::health))
@@ -86,26 +77,21 @@ pub fn app(state: AppState) -> HttpRouter {
         .fallback(routes::unknown_endpoint)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
-        .layer(CatchPanicLayer::custom(|_| {
-            ProxyError::Internal.into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| ProxyError::Internal.into_response()))
         .layer(middleware::from_fn(access_log))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 /// Rejects `/v1` requests without the right key, when `server.master_key` is set.
-async fn require_master_key(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn require_master_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = &state.0.master_key else {
         return next.run(request).await;
     };
     match presented_key(request.headers()) {
-        None => ProxyError::Unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
-            .into_response(),
+        None => {
+            ProxyError::Unauthorized("Missing API key: send `Authorization: Bearer <key>`.").into_response()
+        }
         // Constant-time, so response timing does not reveal how much of a guess was right.
         Some(key) if bool::from(key.as_bytes().ct_eq(expected.expose_secret().as_bytes())) => {
             next.run(request).await
@@ -141,28 +127,17 @@ async fn access_log(request: Request, next: Next) -> Response {
     let request_id = request.headers().get("x-request-id").cloned();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers
-        .entry(PROVIDER_HEADER)
-        .or_insert(HeaderValue::from_static("none"));
-    headers
-        .entry(ATTEMPTS_HEADER)
-        .or_insert(HeaderValue::from_static("0"));
+    headers.entry(PROVIDER_HEADER).or_insert(HeaderValue::from_static("none"));
+    headers.entry(ATTEMPTS_HEADER).or_insert(HeaderValue::from_static("0"));
     if response.extensions().get::<LoggedAtStreamEnd>().is_some() {
         return response;
     }
-    let info = response
-        .extensions()
-        .get::<RouteInfo>()
-        .cloned()
-        .unwrap_or_default();
+    let info = response.extensions().get::<RouteInfo>().cloned().unwrap_or_default();
     let error = response.extensions().get::<ErrorKind>().map(|e| e.0);
     let line = RequestLine {
         method: method.as_str(),
         path: &path,
-        request_id: request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
+        request_id: request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
         status: response.status().as_u16(),
         info: &info,
         error,

@@ -10,9 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
-use super::{
-    ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, PROVIDER_HEADER, RequestLine, RouteInfo,
-};
+use super::{ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, PROVIDER_HEADER, RequestLine, RouteInfo};
 use crate::api::chat::{ChatRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
 use crate::router::{Served, ceil_secs};
@@ -21,11 +19,7 @@ use crate::sse::{self, StreamEnd};
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let request = match read_body(body, &headers, state.0.max_body_bytes)
         .await
@@ -35,10 +29,7 @@ pub async fn chat_completions(
         Err(error) => return error.into_response(),
     };
     // SetRequestIdLayer guarantees the header; the fallback only keeps this total.
-    let request_id = headers
-        .get("x-request-id")
-        .cloned()
-        .unwrap_or(HeaderValue::from_static(""));
+    let request_id = headers.get("x-request-id").cloned().unwrap_or(HeaderValue::from_static(""));
     let dispatch = state.router().chat(&request, &request_id).await;
     let info = RouteInfo {
         model: Some(Arc::from(request.model())),
@@ -47,16 +38,9 @@ pub async fn chat_completions(
     };
     let mut response = match dispatch.result {
         Ok(Served::Json(body)) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
-        Ok(Served::ClientError {
-            status,
-            content_type,
-            body,
-        }) => (
-            status,
-            [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))],
-            body,
-        )
-            .into_response(),
+        Ok(Served::ClientError { status, content_type, body }) => {
+            (status, [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))], body).into_response()
+        }
         Ok(Served::Stream(committed)) => {
             let log_info = info.clone();
             let on_end = move |end: &StreamEnd| {
@@ -85,10 +69,7 @@ pub async fn chat_completions(
             };
             let mut response = Response::new(Body::from_stream(sse::relay(committed, on_end)));
             let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             // Tell an nginx in front of us not to buffer the stream either.
             headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -98,11 +79,7 @@ pub async fn chat_completions(
         Err(error) => error.into_response(),
     };
     let headers = response.headers_mut();
-    if let Some(provider) = info
-        .provider
-        .as_deref()
-        .and_then(|p| HeaderValue::from_str(p).ok())
-    {
+    if let Some(provider) = info.provider.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
         headers.insert(PROVIDER_HEADER, provider);
     }
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(info.attempts));
@@ -112,10 +89,8 @@ pub async fn chat_completions(
 
 /// Reads the whole body, refusing more than `limit` bytes (413) without buffering them.
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ProxyError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ProxyError::PayloadTooLarge { limit });
     }
@@ -139,12 +114,7 @@ pub async fn list_models(State(state): State<AppState>) -> Response {
     let created = state.0.created;
     let list = ModelList {
         object: "list",
-        data: state
-            .router()
-            .models()
-            .iter()
-            .map(|m| Model::new(&m.name, created))
-            .collect(),
+        data: state.router().models().iter().map(|m| Model::new(&m.name, created)).collect(),
     };
     axum::Json(list).into_response()
 }
@@ -188,19 +158,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     })
                 })
                 .collect();
-            let available = model
-                .deployments
-                .iter()
-                .any(|d| d.health.snapshot().available);
+            let available = model.deployments.iter().any(|d| d.health.snapshot().available);
             all_ready &= available;
             json!({"model": &*model.name, "available": available, "deployments": deployments})
         })
         .collect();
-    let status = if all_ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if all_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({"status": if all_ready { "ready" } else { "unavailable" }, "models": models});
     (status, axum::Json(body)).into_response()
 }

@@ -34,11 +34,7 @@ pub enum Reply {
     /// Wait, then answer the inner reply.
     Slow(Duration, Box<Reply>),
     /// 200 `text/event-stream`: `chunks` content deltas, `gap` apart, then `end`.
-    Stream {
-        chunks: usize,
-        gap: Duration,
-        end: End,
-    },
+    Stream { chunks: usize, gap: Duration, end: End },
 }
 
 /// How a mock stream ends.
@@ -103,13 +99,7 @@ impl Upstream {
     }
 
     pub fn last_request(&self) -> (HeaderMap, Bytes) {
-        self.inner
-            .requests
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .expect("no request received")
+        self.inner.requests.lock().unwrap().last().cloned().expect("no request received")
     }
 
     /// Waits (bounded) until a stream this upstream was sending is dropped by its peer.
@@ -119,9 +109,7 @@ impl Upstream {
                 self.inner.dropped.notified().await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(10), wait)
-            .await
-            .is_ok()
+        tokio::time::timeout(Duration::from_secs(10), wait).await.is_ok()
     }
 }
 
@@ -150,16 +138,13 @@ fn respond(
                     "message": format!("Incorrect API key provided: {ECHOED_SECRET}"),
                     "type": "invalid_request_error", "param": null, "code": "upstream_code"
                 }});
-                let mut response =
-                    (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response();
+                let mut response = (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response();
                 for (name, value) in headers {
                     response.headers_mut().insert(name, value.parse().unwrap());
                 }
                 response
             }
-            Reply::Garbage => {
-                ([("content-type", "application/json")], "<html>oops</html>").into_response()
-            }
+            Reply::Garbage => ([("content-type", "application/json")], "<html>oops</html>").into_response(),
             Reply::Hang => std::future::pending().await,
             Reply::Slow(delay, inner_reply) => {
                 tokio::time::sleep(delay).await;
@@ -217,15 +202,10 @@ fn stream(model: String, chunks: usize, gap: Duration, end: End, inner: Arc<Inne
                 tokio::time::sleep(gap).await;
             }
             if i < chunks || end == End::Forever {
-                return Some((
-                    Ok::<_, std::io::Error>(Bytes::from(chunk_event(&model, i))),
-                    (i + 1, flag),
-                ));
+                return Some((Ok::<_, std::io::Error>(Bytes::from(chunk_event(&model, i))), (i + 1, flag)));
             }
             match end {
-                End::Done if i == chunks => {
-                    Some((Ok(Bytes::from(finish_event(&model))), (i + 1, flag)))
-                }
+                End::Done if i == chunks => Some((Ok(Bytes::from(finish_event(&model))), (i + 1, flag))),
                 End::Done if i == chunks + 1 => {
                     Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), (i + 1, flag)))
                 }
@@ -235,10 +215,7 @@ fn stream(model: String, chunks: usize, gap: Duration, end: End, inner: Arc<Inne
             }
         }
     });
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from_stream(events))
-        .unwrap()
+    Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(events)).unwrap()
 }
 
 /// The proxy, served in-process on 127.0.0.1:0.
@@ -251,12 +228,9 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(yaml: &str) -> Self {
-        let config = llm_proxy::Config::parse(
-            yaml,
-            Path::new("test.yaml"),
-            &HashMap::<String, String>::new(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let config =
+            llm_proxy::Config::parse(yaml, Path::new("test.yaml"), &HashMap::<String, String>::new())
+                .unwrap_or_else(|e| panic!("{e}"));
         let state = llm_proxy::AppState::new(&config).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -270,12 +244,7 @@ impl Proxy {
             },
             grace,
         ));
-        Self {
-            url,
-            client: reqwest::Client::new(),
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        Self { url, client: reqwest::Client::new(), shutdown: Some(tx), task: Some(task) }
     }
 
     /// Signals shutdown (like SIGTERM) and returns the server task.
@@ -285,20 +254,11 @@ impl Proxy {
     }
 
     pub async fn chat(&self, body: Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/chat/completions", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(format!("{}/v1/chat/completions", self.url)).json(&body).send().await.unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap()
+        self.client.get(format!("{}{path}", self.url)).send().await.unwrap()
     }
 
     /// The readiness report, as JSON.
@@ -316,12 +276,7 @@ impl Proxy {
             .iter()
             .find(|m| m["model"] == model)
             .and_then(|m| {
-                m["deployments"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|d| d["provider"] == provider)
-                    .cloned()
+                m["deployments"].as_array().unwrap().iter().find(|d| d["provider"] == provider).cloned()
             })
             .unwrap_or_else(|| panic!("no deployment {model}/{provider} in {report}"))
     }
@@ -355,9 +310,7 @@ pub fn config(router: &str, providers: &[(&str, &Upstream)]) -> String {
     }
     yaml.push_str("models:\n  m:\n    providers:\n");
     for (priority, (name, _)) in providers.iter().enumerate() {
-        yaml.push_str(&format!(
-            "      {name}: {{priority: {priority}, model_id: {name}-model}}\n"
-        ));
+        yaml.push_str(&format!("      {name}: {{priority: {priority}, model_id: {name}-model}}\n"));
     }
     yaml
 }
@@ -367,12 +320,7 @@ pub async fn sse_data(response: reqwest::Response) -> Vec<String> {
     let text = response.text().await.unwrap();
     text.split("\n\n")
         .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            e.trim()
-                .strip_prefix("data: ")
-                .unwrap_or(e.trim())
-                .to_string()
-        })
+        .map(|e| e.trim().strip_prefix("data: ").unwrap_or(e.trim()).to_string())
         .collect()
 }
 

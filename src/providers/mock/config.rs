@@ -30,10 +30,7 @@ impl MockConfig {
         if let Some(status) = self.fail_status
             && !(400..=599).contains(&status)
         {
-            problems.push(
-                format!("{path}.fail_status"),
-                "must be an HTTP error status (400-599)",
-            );
+            problems.push(format!("{path}.fail_status"), "must be an HTTP error status (400-599)");
             ok = false;
         }
         if let Some(rate) = self.failure_rate

@@ -65,24 +65,12 @@ impl Mock {
             tokio::time::sleep(self.latency).await;
         }
         if self.failure_probability > 0.0 && fastrand::f64() < self.failure_probability {
-            return Err(error(
-                self.fail_status,
-                "mock provider failure (configured)",
-                "server_error",
-            ));
+            return Err(error(self.fail_status, "mock provider failure (configured)", "server_error"));
         }
         let request: MockRequest = serde_json::from_slice(&call.body).map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid request: {e}"),
-                "invalid_request_error",
-            )
+            error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}"), "invalid_request_error")
         })?;
-        let prompt = request
-            .messages
-            .iter()
-            .map(|m| text_of(&m.content))
-            .collect::<Vec<_>>();
+        let prompt = request.messages.iter().map(|m| text_of(&m.content)).collect::<Vec<_>>();
         let reply = request
             .messages
             .iter()
@@ -96,10 +84,7 @@ impl Mock {
             "total_tokens": prompt.iter().map(|t| words(t)).sum::<usize>() + words(&reply),
         });
         let id = format!("chatcmpl-mock-{}", uuid::Uuid::new_v4().simple());
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         if !call.stream {
             let body = json!({
                 "id": id, "object": "chat.completion", "created": created, "model": request.model,
@@ -123,10 +108,7 @@ impl Mock {
             }
             sse(&c)
         };
-        let mut events = vec![chunk(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )];
+        let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
         events.extend(pieces(&reply).map(|piece| chunk(json!({"content": piece}), Value::Null)));
         events.push(chunk(json!({}), json!("stop")));
         if include_usage {
@@ -137,14 +119,13 @@ impl Mock {
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         let delay = self.chunk_delay;
-        let stream = futures_util::stream::iter(events.into_iter().enumerate()).then(
-            move |(i, event)| async move {
+        let stream =
+            futures_util::stream::iter(events.into_iter().enumerate()).then(move |(i, event)| async move {
                 if i > 0 && !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
                 Ok(event)
-            },
-        );
+            });
         Ok(Reply::Stream(stream.boxed()))
     }
 }
@@ -173,11 +154,9 @@ fn sse(event: &Value) -> Bytes {
 fn text_of(content: &Value) -> String {
     match content {
         Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Value::Array(parts) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" ")
+        }
         _ => String::new(),
     }
 }

@@ -35,10 +35,7 @@ impl OpenAiConfig {
         match reqwest::Url::parse(&self.base_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
             Ok(_) => {
-                problems.push(
-                    format!("{path}.base_url"),
-                    "must be an http:// or https:// URL",
-                );
+                problems.push(format!("{path}.base_url"), "must be an http:// or https:// URL");
                 ok = false;
             }
             Err(err) => {
@@ -49,10 +46,7 @@ impl OpenAiConfig {
         if let Some(key) = &self.api_key
             && HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).is_err()
         {
-            problems.push(
-                format!("{path}.api_key"),
-                "contains characters not allowed in a header",
-            );
+            problems.push(format!("{path}.api_key"), "contains characters not allowed in a header");
             ok = false;
         }
         for (name, value) in &self.headers {

@@ -33,23 +33,15 @@ impl OpenAi {
         let chat_url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         let chat_url = reqwest::Url::parse(&chat_url).map_err(|e| BuildError(e.to_string()))?;
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &config.headers {
-            let name =
-                HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError(e.to_string()))?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError(e.to_string()))?;
             let mut value = HeaderValue::from_str(value.expose_secret())
                 .map_err(|_| BuildError(format!("header {name}: invalid value")))?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        if let Some(key) = config
-            .api_key
-            .as_ref()
-            .filter(|k| !k.expose_secret().is_empty())
-        {
+        if let Some(key) = config.api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
                 .map_err(|_| BuildError("api_key: invalid header value".to_string()))?;
             value.set_sensitive(true);
@@ -63,12 +55,7 @@ impl OpenAi {
             .user_agent(concat!("llm-proxy/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| BuildError(e.without_url().to_string()))?;
-        Ok(Self {
-            client,
-            chat_url,
-            headers,
-            max_response_bytes: limits.max_response_bytes,
-        })
+        Ok(Self { client, chat_url, headers, max_response_bytes: limits.max_response_bytes })
     }
 
     async fn send(&self, call: ChatCall) -> Result<Reply, ProviderError> {
@@ -86,11 +73,8 @@ impl OpenAi {
             return Err(status_error(response).await);
         }
         if call.stream {
-            let content_type = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let content_type =
+                response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !content_type.starts_with("text/event-stream") {
                 return Err(ProviderError::InvalidResponse(format!(
                     "asked for a stream, got content-type {content_type:?}"
@@ -101,9 +85,7 @@ impl OpenAi {
         }
         let body = read_body(response, self.max_response_bytes).await?;
         if serde_json::from_slice::<IgnoredAny>(&body).is_err() {
-            return Err(ProviderError::InvalidResponse(format!(
-                "{status} body is not valid JSON"
-            )));
+            return Err(ProviderError::InvalidResponse(format!("{status} body is not valid JSON")));
         }
         Ok(Reply::Json(body))
     }
@@ -116,15 +98,8 @@ pub(crate) async fn status_error(response: reqwest::Response) -> ProviderError {
     let retry_after = retry_after(response.headers());
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     // A body we cannot read in full still leaves a useful status.
-    let body = read_body(response, MAX_ERROR_BODY_BYTES)
-        .await
-        .unwrap_or_else(|_| Bytes::new());
-    ProviderError::Status {
-        status,
-        retry_after,
-        content_type,
-        body,
-    }
+    let body = read_body(response, MAX_ERROR_BODY_BYTES).await.unwrap_or_else(|_| Bytes::new());
+    ProviderError::Status { status, retry_after, content_type, body }
 }
 
 impl Provider for OpenAi {
