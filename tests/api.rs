@@ -3,12 +3,8 @@
 
 mod common;
 
-use common::{ECHOED_SECRET, Proxy, Reply, Upstream, completion, config};
+use common::{ECHOED_SECRET, Proxy, Reply, Upstream, completion, config, header};
 use serde_json::{Value, json};
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
 
 /// Asserts an OpenAI error envelope with all four keys, and returns it.
 async fn openai_error(response: reqwest::Response, status: u16) -> Value {
@@ -96,46 +92,29 @@ async fn bad_requests_get_clear_openai_errors() {
     let yaml =
         "server: {max_body_bytes: 2048}\nproviders: {m: {type: mock}}\nmodels: {echo: {providers: {m: {}}}}";
     let proxy = Proxy::start(yaml).await;
-    let post = |body: &'static str| {
-        proxy.client.post(format!("{}/v1/chat/completions", proxy.url)).body(body).send()
-    };
-    let error = openai_error(post("{not json").await.unwrap(), 400).await;
+    let post = |body: &'static str| proxy.post_raw(body);
+    let error = openai_error(post("{not json").await, 400).await;
     assert!(error["message"].as_str().unwrap().contains("not valid JSON"));
     assert_eq!(error["type"], "invalid_request_error");
-    let error =
-        openai_error(post(r#"{"messages":[{"role":"user","content":"x"}]}"#).await.unwrap(), 400).await;
+    let error = openai_error(post(r#"{"messages":[{"role":"user","content":"x"}]}"#).await, 400).await;
     assert_eq!(error["param"], "model");
-    let error = openai_error(post(r#"{"model":"echo"}"#).await.unwrap(), 400).await;
+    let error = openai_error(post(r#"{"model":"echo"}"#).await, 400).await;
     assert_eq!(error["param"], "messages");
-    let error = openai_error(
-        post(r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#).await.unwrap(),
-        404,
-    )
-    .await;
+    let error =
+        openai_error(post(r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#).await, 404)
+            .await;
     assert_eq!(error["code"], "model_not_found");
     assert!(error["message"].as_str().unwrap().contains("gpt-9"));
 
     // Over the limit: refused from Content-Length, and from a chunked body too.
     let big =
         format!(r#"{{"model":"echo","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(4096));
-    let response = proxy
-        .client
-        .post(format!("{}/v1/chat/completions", proxy.url))
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.post_raw(big.clone()).await;
     assert_eq!(openai_error(response, 413).await["code"], "request_too_large");
     let chunks = futures_util::stream::iter(
         big.into_bytes().chunks(100).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
     );
-    let response = proxy
-        .client
-        .post(format!("{}/v1/chat/completions", proxy.url))
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.post_raw(reqwest::Body::wrap_stream(chunks)).await;
     openai_error(response, 413).await;
 
     openai_error(proxy.get("/v1/nothing-here").await, 404).await;
@@ -164,13 +143,7 @@ async fn no_input_makes_the_proxy_panic() {
         inputs.push((0..len).map(|_| rng.u8(..)).collect());
     }
     for input in inputs {
-        let response = proxy
-            .client
-            .post(format!("{}/v1/chat/completions", proxy.url))
-            .body(input.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = proxy.post_raw(input.clone()).await;
         let status = response.status().as_u16();
         assert!(status == 200 || (400..500).contains(&status), "{status} for {input:?}");
         if status != 200 {

@@ -5,18 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ECHOED_SECRET, Proxy, Reply, Upstream, chat_body, config};
+use common::{ECHOED_SECRET, Proxy, Reply, Upstream, chat_body, header};
 use serde_json::Value;
 
 async fn pair(first: Reply, router: &str) -> (Upstream, Upstream, Proxy) {
-    let primary = Upstream::start(first).await;
-    let backup = Upstream::start(Reply::Ok).await;
-    let proxy = Proxy::start(&config(router, &[("primary", &primary), ("backup", &backup)])).await;
-    (primary, backup, proxy)
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    common::pair(first, Reply::Ok, router).await
 }
 
 #[tokio::test]
@@ -215,10 +208,8 @@ async fn retry_after_keeps_a_rate_limited_deployment_out() {
 
 #[tokio::test]
 async fn when_everything_fails_the_client_gets_503_listing_each_attempt() {
-    let primary = Upstream::start(Reply::Status(500, vec![])).await;
-    let backup = Upstream::start(Reply::Status(401, vec![])).await;
-    let proxy =
-        Proxy::start(&config("failure_threshold: 1", &[("primary", &primary), ("backup", &backup)])).await;
+    let (primary, backup, proxy) =
+        common::pair(Reply::Status(500, vec![]), Reply::Status(401, vec![]), "failure_threshold: 1").await;
     let response = proxy.chat(chat_body("m")).await;
     assert_eq!(response.status(), 503);
     assert_eq!(header(&response, "x-should-retry"), "false");

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{End, Proxy, Reply, Upstream, chunk_event, config, finish_event, sse_data, stream_body};
+use common::{End, Proxy, Reply, Upstream, chunk_event, config, finish_event, header, sse_data, stream_body};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -14,14 +14,7 @@ fn streaming(chunks: usize, end: End) -> Reply {
 }
 
 async fn pair(first: Reply, router: &str) -> (Upstream, Upstream, Proxy) {
-    let primary = Upstream::start(first).await;
-    let backup = Upstream::start(streaming(3, End::Done)).await;
-    let proxy = Proxy::start(&config(router, &[("primary", &primary), ("backup", &backup)])).await;
-    (primary, backup, proxy)
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    common::pair(first, streaming(3, End::Done), router).await
 }
 
 #[tokio::test]

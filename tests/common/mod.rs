@@ -257,6 +257,11 @@ impl Proxy {
         self.client.post(format!("{}/v1/chat/completions", self.url)).json(&body).send().await.unwrap()
     }
 
+    /// Posts raw bytes (or a streamed body) to the chat endpoint.
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client.post(format!("{}/v1/chat/completions", self.url)).body(body).send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.url)).send().await.unwrap()
     }
@@ -288,6 +293,20 @@ impl Drop for Proxy {
             task.abort();
         }
     }
+}
+
+/// A response header as text ("" when absent).
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// A `primary` upstream answering `first`, a `backup` answering `backup`, and the proxy
+/// serving model `m` from them in that order.
+pub async fn pair(first: Reply, backup: Reply, router: &str) -> (Upstream, Upstream, Proxy) {
+    let primary = Upstream::start(first).await;
+    let backup = Upstream::start(backup).await;
+    let proxy = Proxy::start(&config(router, &[("primary", &primary), ("backup", &backup)])).await;
+    (primary, backup, proxy)
 }
 
 pub fn chat_body(model: &str) -> Value {
