@@ -375,6 +375,26 @@ def startup(ctx, runs=10):
     return {"median_ms": statistics.median(times), "max_ms": max(times)}
 
 
+def smoke(ctx):
+    """Seconds-long check (CI) that the bench's parts build, start and agree: no oha needed."""
+    upstream = start_upstream(ctx, chunks=3, chunk_interval_ms=1)
+    proxy = start_llm_proxy(ctx, upstream)
+    passed = failed = 0
+    try:
+        for plain in (True, False):
+            cmd = [ctx.stream_bin, "--url", proxy.url, "--concurrency", "4", "--duration-s", "1"]
+            result = json.loads(subprocess.run(cmd + (["--plain"] if plain else []), capture_output=True,
+                                               text=True, check=True).stdout)
+            ok = result["requests"] > 0 and result["errors"] == 0
+            log("smoke", "plain" if plain else "stream", result["requests"], "requests,", result["errors"], "errors")
+            passed, failed = passed + ok, failed + (not ok)
+    finally:
+        proxy.stop()
+        upstream.stop()
+    print(f"bench smoke: {passed} passed, {failed} failed")
+    return failed == 0
+
+
 def soak(ctx, minutes, rate=1000):
     upstream = start_upstream(ctx)
     proxy = start_llm_proxy(ctx, upstream)
@@ -519,6 +539,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute in all)")
     parser.add_argument("--soak", type=float, default=0, metavar="MINUTES", help="only the soak, this long")
     parser.add_argument("--no-scale", action="store_true", help="skip idle-stream, config-size and startup runs")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long check that the bench runs (CI)")
     parser.add_argument("--cache", default=os.environ.get("BENCH_CACHE", str(Path.home() / ".cache/llm-proxy/bench")))
     parser.add_argument("--target", default=os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
     args = parser.parse_args()
@@ -537,6 +558,8 @@ def main():
     ctx.out = Path(tempfile.mkdtemp(prefix="llm-proxy-bench-"))
     log("logs in", ctx.out)
 
+    if args.smoke:
+        sys.exit(0 if smoke(ctx) else 1)
     results = {}
     if args.soak:
         results["soak"] = soak(ctx, args.soak)

@@ -197,29 +197,37 @@ impl EventScanner {
     }
 
     /// Scans `buf[from..]`; returns the end of the last complete event in `buf`.
+    /// Only line ends matter, so it jumps between them with `memchr`.
     fn scan(&mut self, buf: &[u8], from: usize) -> usize {
         let mut event_start = 0;
         let mut complete = 0;
-        for (i, &byte) in buf.iter().enumerate().skip(from) {
-            match byte {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.after_cr = byte == b'\r';
-                    if self.at_line_start {
-                        self.inspect(&buf[event_start..i]);
-                        // Keep a CRLF whole when its LF is already here; one split across
-                        // chunks leaves a stray LF, which clients read as an empty line.
-                        complete =
-                            if buf.get(i + 1) == Some(&b'\n') && byte == b'\r' { i + 2 } else { i + 1 };
-                        event_start = complete;
-                    }
-                    self.at_line_start = true;
-                }
-                _ => {
-                    self.after_cr = false;
-                    self.at_line_start = false;
-                }
+        let mut pos = from;
+        for i in memchr::memchr2_iter(b'\n', b'\r', &buf[from..]).map(|i| i + from) {
+            if i > pos {
+                // Ordinary bytes since the last line end: we are inside a line.
+                self.at_line_start = false;
+                self.after_cr = false;
             }
+            let byte = buf[i];
+            pos = i + 1;
+            if byte == b'\n' && self.after_cr {
+                // The LF of a CRLF: the line already ended at the CR.
+                self.after_cr = false;
+                continue;
+            }
+            self.after_cr = byte == b'\r';
+            if self.at_line_start {
+                self.inspect(&buf[event_start..i]);
+                // Keep a CRLF whole when its LF is already here; one split across chunks
+                // leaves a stray LF, which clients read as an empty line.
+                complete = if byte == b'\r' && buf.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
+                event_start = complete;
+            }
+            self.at_line_start = true;
+        }
+        if pos < buf.len() {
+            self.at_line_start = false;
+            self.after_cr = false;
         }
         complete
     }
@@ -269,6 +277,26 @@ mod tests {
         let out = feed(&mut s, &[": ping\r\n\r\ndata: {\"x\":1}\r", "\n\r\ndata:[DONE]\r\r"]);
         assert_eq!(out, [": ping\r\n\r\n", "data: {\"x\":1}\r\n\r\ndata:[DONE]\r\r"]);
         assert!(s.done);
+    }
+
+    #[test]
+    fn any_chunking_yields_the_same_whole_events() {
+        let stream =
+            "data: {\"a\":1}\n\n: ping\r\n\r\nevent: x\ndata: {\"b\":\n data: 2}\r\rdata: [DONE]\n\n";
+        let mut rng = fastrand::Rng::with_seed(42);
+        for _ in 0..500 {
+            let mut scanner = EventScanner::default();
+            let mut out = Vec::new();
+            let mut rest = stream.as_bytes();
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(rng.usize(1..=rest.len().min(9)));
+                out.extend_from_slice(&scanner.push(Bytes::copy_from_slice(chunk)).unwrap());
+                rest = tail;
+            }
+            // Whatever the chunking: every byte once, in order, and [DONE] noticed.
+            assert_eq!(String::from_utf8(out).unwrap(), stream);
+            assert!(scanner.done);
+        }
     }
 
     #[test]
