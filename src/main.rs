@@ -9,6 +9,7 @@ use llm_proxy::{AppState, Config};
 
 // glibc malloc showed up as ~15% of the proxy's CPU under load; mimalloc's thread-local
 // free lists cut that (see BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

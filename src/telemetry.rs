@@ -27,6 +27,9 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 /// being dropped. Keep the returned guard until exit, so the queue is flushed.
 pub fn init(format: LogFormat) -> LogGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // The default queue (128k lines) is preallocated: ~5 MB of idle RSS for bursts that a
+        // healthy stdout drains long before 16k lines pile up.
+        .buffered_lines_limit(16 * 1024)
         .lossy(false)
         .thread_name("llm-proxy-log")
         .finish(std::io::stdout());
