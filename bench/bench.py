@@ -454,62 +454,63 @@ def report(ctx, results):
     lines.append("Tools: " + ", ".join(f"{k} `{v}`" for k, v in versions(ctx).items()) +
                  "; LiteLLM `litellm[proxy]==1.108.7` (1 worker); Portkey `@portkey-ai/gateway@1.15.2` (node "
                  + subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() + ").")
-    lines += ["", f"Every run: `bench/run{' --quick' if ctx.quick else ''}`; {ctx.seconds:g} s per closed-loop point. "
+    lines += ["", f"Every run: `bench/run{' --quick' if ctx.quick else ''}{' --soak' if 'soak' in results else ''}`; {ctx.seconds:g} s per closed-loop point. "
               "Upstream: `examples/bench_upstream.rs`, 0 ms latency unless noted. Everything (load generator, "
               "contender, upstream) shares the same cores over loopback, so absolute numbers are lower than on "
               "separate machines; ratios measured in one run are the point.", ""]
     base = results.get("direct")
     names = [n for n in ALL if n in results]
 
-    lines += ["## Throughput, closed loop (requests/s, non-streaming)", "",
-              "| contender | " + " | ".join(f"c={c}" for c in ctx.concurrency) + " | CPU s / 1k req (c=64) | vs nginx (c=64) |",
-              "|---" * (len(ctx.concurrency) + 3) + "|"]
-    nginx64 = results.get("nginx", {}).get("closed", {}).get(64, {}).get("rps")
-    for n in names:
-        closed = results[n]["closed"]
-        c64 = closed.get(64, {})
-        ratio = f"{c64['rps'] / nginx64:.2f}×" if nginx64 and c64 else "–"
-        lines.append(f"| {n} | " + " | ".join(fmt(closed[c]["rps"]) for c in ctx.concurrency) +
-                     f" | {fmt(c64.get('cpu_s_per_1k'), 3)} | {ratio} |")
-
-    def latency_table(title, key_fn):
-        lines.extend(["", f"## {title}", "",
-                      "| contender | p50 | p90 | p99 | p99.9 | added p50 | added p99 | added p99.9 |",
-                      "|---|---|---|---|---|---|---|---|"])
+    if names:
+        lines += ["## Throughput, closed loop (requests/s, non-streaming)", "",
+                  "| contender | " + " | ".join(f"c={c}" for c in ctx.concurrency) + " | CPU s / 1k req (c=64) | vs nginx (c=64) |",
+                  "|---" * (len(ctx.concurrency) + 3) + "|"]
+        nginx64 = results.get("nginx", {}).get("closed", {}).get(64, {}).get("rps")
         for n in names:
-            r = key_fn(results[n])
-            b = key_fn(base) if base else None
-            add = lambda k: fmt(r[k] - b[k]) if b else "–"
-            lines.append(f"| {n} | {fmt(r['p50'])} | {fmt(r['p90'])} | {fmt(r['p99'])} | {fmt(r['p999'])} | "
-                         f"{add('p50')} | {add('p99')} | {add('p999')} |")
+            closed = results[n]["closed"]
+            c64 = closed.get(64, {})
+            ratio = f"{c64['rps'] / nginx64:.2f}×" if nginx64 and c64 else "–"
+            lines.append(f"| {n} | " + " | ".join(fmt(closed[c]["rps"]) for c in ctx.concurrency) +
+                         f" | {fmt(c64.get('cpu_s_per_1k'), 3)} | {ratio} |")
 
-    latency_table("Latency, 1 connection (µs; added = contender − direct)", lambda r: r["closed"][1])
-    latency_table("Latency, 64 connections (µs)", lambda r: r["closed"][64])
-    for rate in ctx.rates:
-        latency_table(f"Latency, open loop at {rate:,} req/s with latency correction (µs)",
-                      lambda r, rate=rate: r["open"][rate])
+        def latency_table(title, key_fn):
+            lines.extend(["", f"## {title}", "",
+                          "| contender | p50 | p90 | p99 | p99.9 | added p50 | added p99 | added p99.9 |",
+                          "|---|---|---|---|---|---|---|---|"])
+            for n in names:
+                r = key_fn(results[n])
+                b = key_fn(base) if base else None
+                add = lambda k: fmt(r[k] - b[k]) if b else "–"
+                lines.append(f"| {n} | {fmt(r['p50'])} | {fmt(r['p90'])} | {fmt(r['p99'])} | {fmt(r['p999'])} | "
+                             f"{add('p50')} | {add('p99')} | {add('p999')} |")
+
+        latency_table("Latency, 1 connection (µs; added = contender − direct)", lambda r: r["closed"][1])
+        latency_table("Latency, 64 connections (µs)", lambda r: r["closed"][64])
+        for rate in ctx.rates:
+            latency_table(f"Latency, open loop at {rate:,} req/s with latency correction (µs)",
+                          lambda r, rate=rate: r["open"][rate])
+            lines.append("")
+            lines.append("Achieved: " + ", ".join(f"{n} {fmt(results[n]['open'][rate]['rps'])} req/s" for n in names))
+
+        lines += ["", "## Streaming (16 concurrent streams of 20 chunks, 10 ms apart; µs)", "",
+                  "| contender | streams/s | TTFB p50 | TTFB p99 | added TTFB p50 | added TTFB p99 | gap p50 | gap p99 | added gap p99 |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for n in names:
+            s, b = results[n]["stream"], base["stream"] if base else None
+            lines.append(
+                f"| {n} | {fmt(s['rps'], 1)} | {fmt(s['ttfb_us']['p50'])} | {fmt(s['ttfb_us']['p99'])} | "
+                f"{fmt(s['ttfb_us']['p50'] - b['ttfb_us']['p50']) if b else '–'} | "
+                f"{fmt(s['ttfb_us']['p99'] - b['ttfb_us']['p99']) if b else '–'} | "
+                f"{fmt(s['gap_us']['p50'])} | {fmt(s['gap_us']['p99'])} | "
+                f"{fmt(s['gap_us']['p99'] - b['gap_us']['p99']) if b else '–'} |")
+
+        lines += ["", "## Memory", "", "| contender | idle RSS (MB) | peak RSS (MB) | RSS after load (MB) |", "|---|---|---|---|"]
+        for n in names:
+            r = results[n]
+            lines.append(f"| {n} | {fmt(r['idle_rss_kb'] / 1024, 1)} | {fmt(r['peak_rss_kb'] / 1024, 1)} | "
+                         f"{fmt(r['rss_after_kb'] / 1024, 1)} |")
         lines.append("")
-        lines.append("Achieved: " + ", ".join(f"{n} {fmt(results[n]['open'][rate]['rps'])} req/s" for n in names))
-
-    lines += ["", "## Streaming (16 concurrent streams of 20 chunks, 10 ms apart; µs)", "",
-              "| contender | streams/s | TTFB p50 | TTFB p99 | added TTFB p50 | added TTFB p99 | gap p50 | gap p99 | added gap p99 |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for n in names:
-        s, b = results[n]["stream"], base["stream"] if base else None
-        lines.append(
-            f"| {n} | {fmt(s['rps'], 1)} | {fmt(s['ttfb_us']['p50'])} | {fmt(s['ttfb_us']['p99'])} | "
-            f"{fmt(s['ttfb_us']['p50'] - b['ttfb_us']['p50']) if b else '–'} | "
-            f"{fmt(s['ttfb_us']['p99'] - b['ttfb_us']['p99']) if b else '–'} | "
-            f"{fmt(s['gap_us']['p50'])} | {fmt(s['gap_us']['p99'])} | "
-            f"{fmt(s['gap_us']['p99'] - b['gap_us']['p99']) if b else '–'} |")
-
-    lines += ["", "## Memory", "", "| contender | idle RSS (MB) | peak RSS (MB) | RSS after load (MB) |", "|---|---|---|---|"]
-    for n in names:
-        r = results[n]
-        lines.append(f"| {n} | {fmt(r['idle_rss_kb'] / 1024, 1)} | {fmt(r['peak_rss_kb'] / 1024, 1)} | "
-                     f"{fmt(r['rss_after_kb'] / 1024, 1)} |")
-    lines.append("")
-    lines.append("Multi-process contenders (nginx workers, LiteLLM, node) are summed over their process tree.")
+        lines.append("Multi-process contenders (nginx workers, LiteLLM, node) are summed over their process tree.")
 
     if "slow" in results:
         lines += ["", "## 60 ms upstream, 256 connections", "", "| contender | req/s | p50 (ms) | p99 (ms) |", "|---|---|---|---|"]

@@ -14,8 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderValue};
+use http_body_util::BodyExt;
 use serde_yaml_ng::Value;
 
 use crate::config::Problems;
@@ -79,20 +80,29 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// Wraps a transport error, dropping the URL so that nothing secret can reach a log.
-    pub fn from_reqwest(err: reqwest::Error) -> Self {
-        let err = err.without_url();
-        // reqwest's own message ("error sending request") hides the cause an on-call
-        // engineer needs ("Connection refused"), so render the whole chain.
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
+    /// Wraps an HTTP client error. The text is the whole cause chain, because the top-level
+    /// message ("client error (Connect)") hides what an on-call engineer needs ("Connection
+    /// refused"); no URL or header is part of it, so nothing secret can reach a log.
+    pub fn from_client(err: hyper_util::client::legacy::Error) -> Self {
+        let text = cause_chain(&err);
         if err.is_connect() { Self::Connect(text) } else { Self::Transport(text) }
     }
+
+    /// Wraps an error while reading a response body.
+    pub fn from_body(err: hyper::Error) -> Self {
+        Self::Transport(cause_chain(&err))
+    }
+}
+
+fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Formats a duration for humans: `60s`, `250ms`.
@@ -212,18 +222,18 @@ impl BuildError {
 }
 
 /// Reads a response body into memory, refusing more than `limit` bytes.
-pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Bytes, ProviderError> {
-    if response.content_length().is_some_and(|len| len > limit as u64) {
-        return Err(ProviderError::InvalidResponse(format!("body larger than {limit} bytes")));
+pub(crate) async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ProviderError> {
+    let too_large = || ProviderError::InvalidResponse(format!("body larger than {limit} bytes"));
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
     }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(ProviderError::from_reqwest)? {
-        if body.len() + chunk.len() > limit {
-            return Err(ProviderError::InvalidResponse(format!("body larger than {limit} bytes")));
-        }
-        body.extend_from_slice(&chunk);
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) => match err.downcast::<hyper::Error>() {
+            Ok(err) => Err(ProviderError::from_body(*err)),
+            Err(_) => Err(too_large()),
+        },
     }
-    Ok(body.freeze())
 }
 
 #[cfg(test)]

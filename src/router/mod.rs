@@ -15,8 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use reqwest::StatusCode;
-use reqwest::header::HeaderValue;
+use http::StatusCode;
+use http::header::HeaderValue;
 use tokio::time::{Instant, timeout};
 
 use crate::api::chat::ChatRequest;

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use reqwest::StatusCode;
-use reqwest::header::HeaderValue;
+use http::StatusCode;
+use http::header::HeaderValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -32,8 +32,8 @@ impl OpenAiConfig {
     /// Records every problem under `path`; true when there is none.
     pub fn validate(&self, path: &str, problems: &mut Problems) -> bool {
         let mut ok = true;
-        match reqwest::Url::parse(&self.base_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+        match self.base_url.parse::<http::Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
             Ok(_) => {
                 problems.push(format!("{path}.base_url"), "must be an http:// or https:// URL");
                 ok = false;

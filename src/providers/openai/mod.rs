@@ -7,10 +7,18 @@ mod config;
 
 pub use config::OpenAiConfig;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use serde::de::IgnoredAny;
 
@@ -19,10 +27,30 @@ use super::{BuildError, ChatCall, Limits, Provider, ProviderError, Reply, read_b
 /// Bodies of error responses are small; a larger one is cut, never buffered whole.
 const MAX_ERROR_BODY_BYTES: usize = 1024 * 1024;
 
+/// The pooled HTTP/1.1 + HTTP/2 (by ALPN) client every HTTP adapter uses.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds one pooled client: TLS with the Mozilla roots, HTTP/2 where the upstream offers it,
+/// `TCP_NODELAY`, a connect timeout. Redirects are never followed (hyper does not): a
+/// redirected POST would silently become a GET, so a 3xx is the failure it is.
+pub(crate) fn http_client(limits: &Limits) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(limits.connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https)
+}
+
 /// An OpenAI-compatible upstream with its own connection pool.
 pub struct OpenAi {
-    client: reqwest::Client,
-    chat_url: reqwest::Url,
+    client: HttpClient,
+    chat_uri: Uri,
     headers: HeaderMap,
     max_response_bytes: usize,
 }
@@ -30,44 +58,42 @@ pub struct OpenAi {
 impl OpenAi {
     /// Builds the adapter and its pooled client from validated settings.
     pub fn new(config: &OpenAiConfig, limits: &Limits) -> Result<Self, BuildError> {
-        let chat_url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let chat_url = reqwest::Url::parse(&chat_url).map_err(|e| BuildError(e.to_string()))?;
+        let chat_uri = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let chat_uri = chat_uri.parse::<Uri>().map_err(|e| BuildError::new(e.to_string()))?;
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("llm-proxy/", env!("CARGO_PKG_VERSION"))),
+        );
         for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError(e.to_string()))?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError::new(e.to_string()))?;
             let mut value = HeaderValue::from_str(value.expose_secret())
-                .map_err(|_| BuildError(format!("header {name}: invalid value")))?;
+                .map_err(|_| BuildError::new(format!("header {name}: invalid value")))?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
         if let Some(key) = config.api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
-                .map_err(|_| BuildError("api_key: invalid header value".to_string()))?;
+                .map_err(|_| BuildError::new("api_key: invalid header value"))?;
             value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(limits.connect_timeout)
-            .tcp_nodelay(true)
-            // A redirected POST would silently become a GET; treat 3xx as the failure it is.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("llm-proxy/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| BuildError(e.without_url().to_string()))?;
-        Ok(Self { client, chat_url, headers, max_response_bytes: limits.max_response_bytes })
+        Ok(Self {
+            client: http_client(limits),
+            chat_uri,
+            headers,
+            max_response_bytes: limits.max_response_bytes,
+        })
     }
 
     async fn send(&self, call: ChatCall) -> Result<Reply, ProviderError> {
-        let response = self
-            .client
-            .post(self.chat_url.clone())
-            .headers(self.headers.clone())
-            .header("x-request-id", call.request_id)
-            .body(call.body)
-            .send()
-            .await
-            .map_err(ProviderError::from_reqwest)?;
+        let mut request = Request::new(Full::new(call.body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.chat_uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().insert("x-request-id", call.request_id);
+        let response = self.client.request(request).await.map_err(ProviderError::from_client)?;
         let status = response.status();
         if !status.is_success() {
             return Err(status_error(response).await);
@@ -80,10 +106,10 @@ impl OpenAi {
                     "asked for a stream, got content-type {content_type:?}"
                 )));
             }
-            let events = response.bytes_stream().map_err(ProviderError::from_reqwest);
+            let events = response.into_body().into_data_stream().map_err(ProviderError::from_body);
             return Ok(Reply::Stream(events.boxed()));
         }
-        let body = read_body(response, self.max_response_bytes).await?;
+        let body = read_body(response.into_body(), self.max_response_bytes).await?;
         if serde_json::from_slice::<IgnoredAny>(&body).is_err() {
             return Err(ProviderError::InvalidResponse(format!("{status} body is not valid JSON")));
         }
@@ -93,13 +119,16 @@ impl OpenAi {
 
 /// Turns a non-success response into [`ProviderError::Status`], keeping what the router and
 /// the client may need (retry-after, content-type, a bounded body).
-pub(crate) async fn status_error(response: reqwest::Response) -> ProviderError {
-    let status = response.status();
-    let retry_after = retry_after(response.headers());
-    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+pub(crate) async fn status_error(response: http::Response<hyper::body::Incoming>) -> ProviderError {
+    let (parts, body) = response.into_parts();
     // A body we cannot read in full still leaves a useful status.
-    let body = read_body(response, MAX_ERROR_BODY_BYTES).await.unwrap_or_else(|_| Bytes::new());
-    ProviderError::Status { status, retry_after, content_type, body }
+    let body = read_body(body, MAX_ERROR_BODY_BYTES).await.unwrap_or_else(|_| Bytes::new());
+    ProviderError::Status {
+        status: parts.status,
+        retry_after: retry_after(&parts.headers),
+        content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+        body,
+    }
 }
 
 impl Provider for OpenAi {
