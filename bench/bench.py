@@ -591,7 +591,10 @@ def main():
     text = report(ctx, results)
     out_dir = ROOT / "bench/results"
     out_dir.mkdir(parents=True, exist_ok=True)
+    subset = [n for n in ALL if n in args.contenders.split(",")]
     suffix = "-soak" if args.soak else ("-quick" if args.quick else "")
+    if not args.soak and subset != ALL:
+        suffix += "-" + "-".join(subset)
     path = out_dir / f"{ctx.date}{suffix}.md"
     path.write_text(text)
     (ctx.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
