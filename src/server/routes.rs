@@ -28,8 +28,8 @@ pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap,
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    // SetRequestIdLayer guarantees the header; the fallback only keeps this total.
-    let request_id = headers.get("x-request-id").cloned().unwrap_or(HeaderValue::from_static(""));
+    // The edge guarantees the header; the fallback only keeps this total.
+    let request_id = headers.get(super::REQUEST_ID_HEADER).cloned().unwrap_or(HeaderValue::from_static(""));
     let dispatch = state.router().chat(&request, &request_id).await;
     let info = RouteInfo {
         model: Some(Arc::from(request.model())),
