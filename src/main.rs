@@ -59,45 +59,41 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let _log_guard = telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
+    let listen = cli.listen.clone().unwrap_or_else(|| config.server.listen.clone());
+    let state = match AppState::new(&config) {
+        Ok(state) => state,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            tracing::error!("{err}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, cli.listen)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let on_listening = |addr: std::net::SocketAddr, cores: usize| {
+        tracing::info!(
+            %addr,
+            cores,
+            models = config.models.len(),
+            providers = config.providers.len(),
+            auth = config.server.master_key().is_some(),
+            "listening"
+        );
+    };
+    let served = llm_proxy::server::serve_per_core(
+        state,
+        &listen,
+        config.server.shutdown_grace_seconds,
+        on_listening,
+        shutdown_signal(),
+    );
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             tracing::error!("{err}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run(config: Config, listen: Option<String>) -> Result<(), String> {
-    let state = AppState::new(&config).map_err(|e| e.to_string())?;
-    let listen = listen.unwrap_or_else(|| config.server.listen.clone());
-    let listener =
-        llm_proxy::server::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(
-        %addr,
-        models = config.models.len(),
-        providers = config.providers.len(),
-        auth = config.server.master_key().is_some(),
-        "listening"
-    );
-    llm_proxy::serve(
-        listener,
-        llm_proxy::app(state),
-        shutdown_signal(),
-        config.server.shutdown_grace_seconds,
-    )
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -200,6 +200,31 @@ impl ProviderConfig {
     }
 }
 
+std::thread_local! {
+    static CORE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as serving core `index` (see `server::serve_per_core`), so that
+/// adapters use that core's connection pool and a request never hops threads to reach its
+/// upstream connection.
+pub fn set_core(index: usize) {
+    CORE.with(|core| core.set(index));
+}
+
+/// One value per core, picked by the calling thread's core (0 outside `serve_per_core`).
+pub(crate) struct PerCore<T>(Box<[T]>);
+
+impl<T> PerCore<T> {
+    pub(crate) fn new(make: impl FnMut(usize) -> T) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self((0..cores).map(make).collect())
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        &self.0[CORE.with(std::cell::Cell::get) % self.0.len()]
+    }
+}
+
 /// Bounds every adapter applies to what it reads from upstream.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use serde::de::IgnoredAny;
 
-use super::{BuildError, ChatCall, Limits, Provider, ProviderError, Reply, read_body, retry_after};
+use super::{BuildError, ChatCall, Limits, PerCore, Provider, ProviderError, Reply, read_body, retry_after};
 
 /// Bodies of error responses are small; a larger one is cut, never buffered whole.
 const MAX_ERROR_BODY_BYTES: usize = 1024 * 1024;
@@ -49,7 +49,8 @@ pub(crate) fn http_client(limits: &Limits) -> HttpClient {
 
 /// An OpenAI-compatible upstream with its own connection pool.
 pub struct OpenAi {
-    client: HttpClient,
+    /// A pool per core: connections stay on the thread that uses them.
+    clients: PerCore<HttpClient>,
     chat_uri: Uri,
     headers: HeaderMap,
     max_response_bytes: usize,
@@ -80,7 +81,7 @@ impl OpenAi {
             headers.insert(header::AUTHORIZATION, value);
         }
         Ok(Self {
-            client: http_client(limits),
+            clients: PerCore::new(|_| http_client(limits)),
             chat_uri,
             headers,
             max_response_bytes: limits.max_response_bytes,
@@ -93,7 +94,7 @@ impl OpenAi {
         *request.uri_mut() = self.chat_uri.clone();
         *request.headers_mut() = self.headers.clone();
         request.headers_mut().insert("x-request-id", call.request_id);
-        let response = self.client.request(request).await.map_err(ProviderError::from_client)?;
+        let response = self.clients.get().request(request).await.map_err(ProviderError::from_client)?;
         let status = response.status();
         if !status.is_success() {
             return Err(status_error(response).await);
