@@ -141,11 +141,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         .models()
         .iter()
         .map(|model| {
+            // One snapshot per deployment, so the model's verdict matches the rows shown.
+            let mut available = false;
             let deployments: Vec<_> = model
                 .deployments
                 .iter()
                 .map(|d| {
                     let s = d.health.snapshot();
+                    available |= s.available;
                     json!({
                         "provider": &*d.provider_name,
                         "model_id": d.model_id,
@@ -158,7 +161,6 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     })
                 })
                 .collect();
-            let available = model.deployments.iter().any(|d| d.health.snapshot().available);
             all_ready &= available;
             json!({"model": &*model.name, "available": available, "deployments": deployments})
         })

@@ -3,7 +3,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -342,5 +341,3 @@ pub async fn sse_data(response: reqwest::Response) -> Vec<String> {
         .map(|e| e.trim().strip_prefix("data: ").unwrap_or(e.trim()).to_string())
         .collect()
 }
-
-pub type Never = Infallible;
