@@ -250,6 +250,13 @@ pub fn serve_per_core(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // Poll `shutdown` once before serving, so that its signal handlers are installed before
+    // the first connection: a SIGTERM during startup then means "drain", not "die".
+    let signals =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let early =
+        signals.block_on(std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx))));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<std::net::SocketAddr, String>>();
     let mut threads = Vec::with_capacity(cores);
@@ -289,9 +296,9 @@ pub fn serve_per_core(
             on_listening(bound, cores);
         }
     }
-    let signals =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    signals.block_on(shutdown);
+    if early.is_pending() {
+        signals.block_on(shutdown);
+    }
     let _ = stop_tx.send(true);
     for thread in threads {
         let _ = thread.join();
