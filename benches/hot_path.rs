@@ -6,7 +6,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use divan::{Bencher, black_box};
-use llm_proxy::api::chat::ChatRequest;
+use llm_proxy::api::request::ApiRequest;
 use llm_proxy::router::Router;
 use llm_proxy::sse::EventScanner;
 
@@ -53,13 +53,13 @@ fn big_router() -> Router {
 #[divan::bench]
 fn parse_typical_request(bencher: Bencher) {
     let body = typical_body();
-    bencher.bench(|| ChatRequest::parse(black_box(body.clone())).unwrap());
+    bencher.bench(|| ApiRequest::parse(black_box(body.clone())).unwrap());
 }
 
 #[divan::bench]
 fn parse_100kb_request(bencher: Bencher) {
     let body = large_body();
-    bencher.bench(|| ChatRequest::parse(black_box(body.clone())).unwrap());
+    bencher.bench(|| ApiRequest::parse(black_box(body.clone())).unwrap());
 }
 
 /// Parse, look the model up among 1,000 models × 5 deployments, rewrite `model`.
@@ -68,7 +68,7 @@ fn parse_route_rewrite(bencher: Bencher) {
     let router = big_router();
     let body = typical_body();
     bencher.bench(|| {
-        let request = ChatRequest::parse(black_box(body.clone())).unwrap();
+        let request = ApiRequest::parse(black_box(body.clone())).unwrap();
         let route = router.model(request.model()).unwrap();
         let first = &route.deployments[0];
         black_box(request.body_with_model(black_box(&format!("\"{}\"", first.model_id))))
@@ -77,7 +77,7 @@ fn parse_route_rewrite(bencher: Bencher) {
 
 #[divan::bench]
 fn rewrite_model_in_100kb_body(bencher: Bencher) {
-    let request = ChatRequest::parse(large_body()).unwrap();
+    let request = ApiRequest::parse(large_body()).unwrap();
     bencher.bench(|| black_box(request.body_with_model(black_box("\"gpt-4o-2024-08-06\""))));
 }
 

@@ -1,7 +1,7 @@
 //! The OpenAI wire types clients see. Requests are parsed only as far as routing needs
 //! (`chat`); responses the proxy writes itself are defined here.
 
-pub mod chat;
+pub mod request;
 
 use serde::Serialize;
 

@@ -323,7 +323,10 @@ fn parse_providers(section: Option<Value>, problems: &mut Problems) -> (Vec<Name
             None => {
                 problems.push(
                     format!("{path}.type"),
-                    format!("missing; one of: {}", crate::providers::ProviderKind::NAMES.join(", ")),
+                    format!(
+                        "missing; one of: {}",
+                        crate::providers::ProviderConfig::type_names().collect::<Vec<_>>().join(", ")
+                    ),
                 );
                 continue;
             }

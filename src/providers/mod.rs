@@ -5,8 +5,14 @@
 //! of OpenAI-format SSE bytes. It reports what went wrong as a [`ProviderError`]; deciding what
 //! that means (fail over or not) is the router's job (`router::classify`).
 
+pub mod anthropic;
+pub mod azure;
+pub(crate) mod client;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
+pub(crate) mod settings;
+pub(crate) mod translate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +22,6 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use http::StatusCode;
 use http::header::{HeaderMap, HeaderValue};
-use http_body_util::BodyExt;
 use serde_yaml_ng::Value;
 
 use crate::config::Problems;
@@ -29,15 +34,25 @@ use crate::config::Problems;
 /// it at any point (the client went away), which must cancel the upstream request.
 pub trait Provider: Send + Sync + 'static {
     /// Sends one chat completion attempt.
-    fn chat(&self, call: ChatCall) -> BoxFuture<'_, Result<Reply, ProviderError>>;
+    fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>>;
+
+    /// Sends one embeddings attempt; answers [`Reply::Json`] in OpenAI's format. Providers
+    /// without embeddings keep this default, and the router passes them over.
+    fn embeddings(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        drop(call);
+        Box::pin(std::future::ready(Err(ProviderError::unsupported("embeddings are not supported", None))))
+    }
 }
 
 /// One attempt's input, already rewritten for this deployment (`model` is its `model_id`).
-pub struct ChatCall {
+pub struct Call {
     /// The OpenAI-format request body to send.
     pub body: Bytes,
     /// Whether the client asked for `stream: true`.
     pub stream: bool,
+    /// The deployment's `model_id` (also in `body`); adapters that put the model in the URL
+    /// (Azure, Gemini) take it from here.
+    pub model_id: Arc<str>,
     /// Sent upstream as `x-request-id` so both sides' logs can be joined.
     pub request_id: HeaderValue,
 }
@@ -77,9 +92,23 @@ pub enum ProviderError {
     /// The provider answered 2xx with something that is not what it promised.
     #[error("invalid response: {0}")]
     InvalidResponse(String),
+    /// The request asks for something this provider cannot do (a field, a content type, an
+    /// endpoint). Nothing was sent; another deployment may still serve it.
+    #[error("{message}")]
+    Unsupported {
+        /// What cannot be done, naming the field: "`logprobs` is not supported by Anthropic".
+        message: String,
+        /// The request field at fault, e.g. `messages[2].content[0]`.
+        param: Option<String>,
+    },
 }
 
 impl ProviderError {
+    /// A request this provider cannot serve, with the field at fault.
+    pub fn unsupported(message: impl Into<String>, param: Option<String>) -> Self {
+        Self::Unsupported { message: message.into(), param }
+    }
+
     /// Wraps an HTTP client error. The text is the whole cause chain, because the top-level
     /// message ("client error (Connect)") hides what an on-call engineer needs ("Connection
     /// refused"); no URL or header is part of it, so nothing secret can reach a log.
@@ -129,65 +158,73 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
-/// The provider types `type:` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// OpenAI or any OpenAI-compatible host.
-    OpenAi,
-    /// Built in, no network: echoes the last user message.
-    Mock,
-}
-
-impl ProviderKind {
-    /// Every accepted `type:` value.
-    pub const NAMES: &[&str] = &["openai", "mock"];
-
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "openai" => Some(Self::OpenAi),
-            "mock" => Some(Self::Mock),
-            _ => None,
-        }
-    }
-}
-
 /// The settings of one entry under `providers:`, by type.
 #[derive(Debug)]
 pub enum ProviderConfig {
-    /// `type: openai`.
+    /// `type: openai` or one of the OpenAI-compatible presets (`groq`, `ollama`, …).
     OpenAi(openai::OpenAiConfig),
+    /// `type: azure`.
+    Azure(azure::AzureConfig),
+    /// `type: anthropic`.
+    Anthropic(anthropic::AnthropicConfig),
+    /// `type: gemini`.
+    Gemini(gemini::GeminiConfig),
     /// `type: mock`.
     Mock(mock::MockConfig),
 }
 
 impl ProviderConfig {
+    /// Every accepted `type:` value.
+    pub fn type_names() -> impl Iterator<Item = &'static str> {
+        ["openai", "azure", "anthropic", "gemini", "mock"]
+            .into_iter()
+            .chain(openai::PRESETS.iter().map(|preset| preset.name))
+    }
+
     /// Decodes and validates the settings of a provider of type `kind` (the `type` key
     /// already removed), recording problems under `path`.
     pub fn decode(kind: &str, settings: Value, path: &str, problems: &mut Problems) -> Option<Self> {
-        let Some(kind) = ProviderKind::parse(kind) else {
-            problems.push(
-                format!("{path}.type"),
-                format!("unknown provider type `{kind}`; one of: {}", ProviderKind::NAMES.join(", ")),
-            );
-            return None;
-        };
-        match kind {
-            ProviderKind::OpenAi => problems
-                .decode::<openai::OpenAiConfig>(path, settings)
-                .filter(|c| c.validate(path, problems))
-                .map(Self::OpenAi),
-            ProviderKind::Mock => problems
-                .decode::<mock::MockConfig>(path, settings)
-                .filter(|c| c.validate(path, problems))
-                .map(Self::Mock),
+        // Validation may fill in defaults (a preset's base URL), hence `&mut`.
+        fn decode<T: serde::de::DeserializeOwned>(
+            settings: Value,
+            path: &str,
+            problems: &mut Problems,
+            validate: impl FnOnce(&mut T, &mut Problems) -> bool,
+        ) -> Option<T> {
+            let mut config = problems.decode::<T>(path, settings)?;
+            validate(&mut config, problems).then_some(config)
         }
-    }
-
-    /// Which kind of provider this is.
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            Self::OpenAi(_) => ProviderKind::OpenAi,
-            Self::Mock(_) => ProviderKind::Mock,
+        match kind {
+            "openai" => {
+                decode(settings, path, problems, |c: &mut openai::OpenAiConfig, p| c.resolve(None, path, p))
+                    .map(Self::OpenAi)
+            }
+            "azure" => decode(settings, path, problems, |c: &mut azure::AzureConfig, p| c.validate(path, p))
+                .map(Self::Azure),
+            "anthropic" => {
+                decode(settings, path, problems, |c: &mut anthropic::AnthropicConfig, p| c.validate(path, p))
+                    .map(Self::Anthropic)
+            }
+            "gemini" => {
+                decode(settings, path, problems, |c: &mut gemini::GeminiConfig, p| c.validate(path, p))
+                    .map(Self::Gemini)
+            }
+            "mock" => decode(settings, path, problems, |c: &mut mock::MockConfig, p| c.validate(path, p))
+                .map(Self::Mock),
+            other => match openai::PRESETS.iter().find(|preset| preset.name == other) {
+                Some(preset) => decode(settings, path, problems, |c: &mut openai::OpenAiConfig, p| {
+                    c.resolve(Some(preset), path, p)
+                })
+                .map(Self::OpenAi),
+                None => {
+                    let names: Vec<_> = Self::type_names().collect();
+                    problems.push(
+                        format!("{path}.type"),
+                        format!("unknown provider type `{other}`; one of: {}", names.join(", ")),
+                    );
+                    None
+                }
+            },
         }
     }
 
@@ -195,6 +232,9 @@ impl ProviderConfig {
     pub fn build(&self, limits: &Limits) -> Result<Arc<dyn Provider>, BuildError> {
         Ok(match self {
             Self::OpenAi(config) => Arc::new(openai::OpenAi::new(config, limits)?),
+            Self::Azure(config) => Arc::new(azure::Azure::new(config, limits)?),
+            Self::Anthropic(config) => Arc::new(anthropic::Anthropic::new(config, limits)?),
+            Self::Gemini(config) => Arc::new(gemini::Gemini::new(config, limits)?),
             Self::Mock(config) => Arc::new(mock::Mock::new(config)),
         })
     }
@@ -243,21 +283,6 @@ impl BuildError {
     /// A build error explained by `message`.
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
-    }
-}
-
-/// Reads a response body into memory, refusing more than `limit` bytes.
-pub(crate) async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ProviderError> {
-    let too_large = || ProviderError::InvalidResponse(format!("body larger than {limit} bytes"));
-    if http_body::Body::size_hint(&body).lower() > limit as u64 {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => match err.downcast::<hyper::Error>() {
-            Ok(err) => Err(ProviderError::from_body(*err)),
-            Err(_) => Err(too_large()),
-        },
     }
 }
 

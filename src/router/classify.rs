@@ -18,6 +18,9 @@ pub enum Verdict {
         /// How long the provider asked to be left alone (429/503 with `Retry-After`).
         retry_after: Option<Duration>,
     },
+    /// This provider cannot serve this request (a field or endpoint it lacks); nothing was
+    /// sent. Pass to the next deployment without counting anything against this one.
+    Unsupported,
 }
 
 /// Classifies a failed attempt.
@@ -35,6 +38,7 @@ pub fn classify(error: &ProviderError) -> Verdict {
             }
             _ => Verdict::ProviderFailure { retry_after: None },
         },
+        ProviderError::Unsupported { .. } => Verdict::Unsupported,
         ProviderError::Connect(_)
         | ProviderError::Transport(_)
         | ProviderError::Timeout(_)

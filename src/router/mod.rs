@@ -19,9 +19,9 @@ use http::StatusCode;
 use http::header::HeaderValue;
 use tokio::time::{Instant, timeout};
 
-use crate::api::chat::ChatRequest;
+use crate::api::request::{ApiRequest, Operation};
 use crate::config::Config;
-use crate::providers::{BuildError, ChatCall, Limits, Provider, ProviderError, Reply};
+use crate::providers::{BuildError, Call, Limits, Provider, ProviderError, Reply};
 use crate::server::error::ProxyError;
 
 pub use classify::{Verdict, classify};
@@ -49,7 +49,7 @@ pub struct Deployment {
     /// Lower is tried first.
     pub priority: u32,
     /// The model name sent upstream.
-    pub model_id: String,
+    pub model_id: Arc<str>,
     /// `model_id` JSON-encoded once, spliced into request bodies.
     model_id_json: String,
     provider: Arc<dyn Provider>,
@@ -81,6 +81,8 @@ pub enum AttemptOutcome {
         /// Time until a probe may be let through.
         retry_in: Duration,
     },
+    /// Skipped: this provider cannot serve the request; the text says why.
+    Unsupported(String),
 }
 
 impl fmt::Display for AttemptRecord {
@@ -95,6 +97,7 @@ impl fmt::Display for AttemptRecord {
             AttemptOutcome::CoolingDown { retry_in } => {
                 write!(f, "{}: cooling down, retry in {}s", self.provider, ceil_secs(*retry_in))
             }
+            AttemptOutcome::Unsupported(reason) => write!(f, "{}: {reason}", self.provider),
         }
     }
 }
@@ -171,7 +174,7 @@ impl Router {
                     provider_name,
                     priority: dep.priority,
                     model_id_json: serde_json::Value::from(dep.model_id.as_str()).to_string(),
-                    model_id: dep.model_id.clone(),
+                    model_id: Arc::from(dep.model_id.as_str()),
                     provider: Arc::clone(provider),
                 });
             }
@@ -192,8 +195,12 @@ impl Router {
         self.by_name.get(name).map(|&i| &self.models[i])
     }
 
-    /// Routes one chat request: tries deployments in priority order until one answers.
-    pub async fn chat(&self, request: &ChatRequest, request_id: &HeaderValue) -> Dispatch {
+    /// Routes one request: tries deployments in priority order until one answers.
+    ///
+    /// A deployment whose provider cannot serve the request (a field or an endpoint it
+    /// lacks) is passed over without penalty; when no deployment could even try, the client
+    /// gets that reason as a 400.
+    pub async fn route(&self, request: &ApiRequest, request_id: &HeaderValue) -> Dispatch {
         let Some(route) = self.model(request.model()) else {
             return Dispatch {
                 attempts: 0,
@@ -203,6 +210,7 @@ impl Router {
         };
         let mut records = Vec::new();
         let mut attempts = 0;
+        let mut unsupported = None;
         for deployment in &route.deployments {
             let permit = match deployment.health.admit() {
                 Ok(permit) => permit,
@@ -240,6 +248,17 @@ impl Router {
                 Err(error) => error,
             };
             match (classify(&error), error) {
+                (Verdict::Unsupported, ProviderError::Unsupported { message, param }) => {
+                    // Refused before anything was sent: not an attempt, nothing to count.
+                    drop(permit);
+                    attempts -= 1;
+                    let reason = format!("{message} (provider `{}`)", deployment.provider_name);
+                    records.push(AttemptRecord {
+                        provider: Arc::clone(&deployment.provider_name),
+                        outcome: AttemptOutcome::Unsupported(message),
+                    });
+                    unsupported.get_or_insert(ProxyError::Unsupported { message: reason, param });
+                }
                 (Verdict::ClientError, ProviderError::Status { status, content_type, body, .. }) => {
                     // The request is at fault, not the provider: relay as is, count nothing.
                     drop(permit);
@@ -252,7 +271,7 @@ impl Router {
                 (verdict, error) => {
                     let retry_after = match verdict {
                         Verdict::ProviderFailure { retry_after } => retry_after,
-                        Verdict::ClientError => None,
+                        Verdict::ClientError | Verdict::Unsupported => None,
                     };
                     let elapsed = started.elapsed();
                     tracing::warn!(
@@ -271,14 +290,12 @@ impl Router {
                 }
             }
         }
-        Dispatch {
-            attempts,
-            provider: None,
-            result: Err(ProxyError::AllDeploymentsFailed {
-                model: route.name.to_string(),
-                attempts: records,
-            }),
-        }
+        let all_unsupported = records.iter().all(|r| matches!(r.outcome, AttemptOutcome::Unsupported(_)));
+        let error = match unsupported {
+            Some(unsupported) if all_unsupported => unsupported,
+            _ => ProxyError::AllDeploymentsFailed { model: route.name.to_string(), attempts: records },
+        };
+        Dispatch { attempts, provider: None, result: Err(error) }
     }
 
     /// One attempt, bounded by the timeout: up to headers (and the whole body when not
@@ -287,17 +304,20 @@ impl Router {
     async fn attempt(
         &self,
         deployment: &Deployment,
-        request: &ChatRequest,
+        request: &ApiRequest,
         request_id: &HeaderValue,
     ) -> Result<Answer, ProviderError> {
-        let call = ChatCall {
+        let call = Call {
             body: request.body_with_model(&deployment.model_id_json),
             stream: request.stream(),
+            model_id: Arc::clone(&deployment.model_id),
             request_id: request_id.clone(),
         };
-        let reply = timeout(self.timeout, deployment.provider.chat(call))
-            .await
-            .map_err(|_| ProviderError::Timeout(self.timeout))??;
+        let sent = match request.operation() {
+            Operation::Chat => deployment.provider.chat(call),
+            Operation::Embeddings => deployment.provider.embeddings(call),
+        };
+        let reply = timeout(self.timeout, sent).await.map_err(|_| ProviderError::Timeout(self.timeout))??;
         match reply {
             Reply::Json(body) => Ok(Answer::Json(body)),
             Reply::Stream(mut rest) => loop {

@@ -3,7 +3,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::chat::InvalidRequest;
+use crate::api::request::InvalidRequest;
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::router::AttemptRecord;
 
@@ -16,6 +16,15 @@ pub enum ProxyError {
     /// The request body is malformed (400).
     #[error("{0}")]
     InvalidRequest(#[from] InvalidRequest),
+    /// No deployment's provider can do what the request asks (a field, a content type or an
+    /// endpoint it lacks) (400).
+    #[error("{message}")]
+    Unsupported {
+        /// Names the field and the provider.
+        message: String,
+        /// The request field at fault.
+        param: Option<String>,
+    },
     /// Missing or wrong key while `server.master_key` is set (401).
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -63,7 +72,7 @@ impl ProxyError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -77,6 +86,7 @@ impl ProxyError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
+            Self::Unsupported { .. } => "unsupported",
             Self::Unauthorized(_) => "unauthorized",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -102,15 +112,17 @@ impl ProxyError {
                 None
             }
             Self::Unauthorized(_) => Some("invalid_api_key"),
+            Self::Unsupported { .. } => Some("unsupported_parameter"),
             Self::ModelNotFound { .. } => Some("model_not_found"),
             Self::PayloadTooLarge { .. } => Some("request_too_large"),
             Self::AllDeploymentsFailed { .. } => Some("all_deployments_failed"),
         }
     }
 
-    fn param(&self) -> Option<&'static str> {
+    fn param(&self) -> Option<&str> {
         match self {
             Self::InvalidRequest(invalid) => invalid.param,
+            Self::Unsupported { param, .. } => param.as_deref(),
             Self::ModelNotFound { .. } => Some("model"),
             _ => None,
         }

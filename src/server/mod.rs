@@ -68,6 +68,7 @@ impl AppState {
 pub fn app(state: AppState) -> HttpRouter {
     HttpRouter::new()
         .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/embeddings", post(routes::embeddings))
         .route("/v1/models", get(routes::list_models))
         .route("/v1/models/{*id}", get(routes::get_model))
         .route("/health", get(routes::health))

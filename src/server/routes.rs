@@ -1,4 +1,5 @@
-//! Request handlers: `/v1/chat/completions`, `/v1/models`, `/health`, `/health/ready`.
+//! Request handlers: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`, `/health`,
+//! `/health/ready`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 
 use super::error::ProxyError;
 use super::{ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, PROVIDER_HEADER, RequestLine, RouteInfo};
-use crate::api::chat::{ChatRequest, InvalidRequest};
+use crate::api::request::{ApiRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
 use crate::router::{Served, ceil_secs};
 use crate::sse::{self, StreamEnd};
@@ -19,18 +20,33 @@ use crate::sse::{self, StreamEnd};
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn chat_completions(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    dispatch(state, headers, body, ApiRequest::parse).await
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    dispatch(state, headers, body, ApiRequest::parse_embeddings).await
+}
+
+/// Reads, checks and routes a request, and answers with what the router served.
+async fn dispatch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    parse: fn(Bytes) -> Result<ApiRequest, InvalidRequest>,
+) -> Response {
     let started = Instant::now();
     let request = match read_body(body, &headers, state.0.max_body_bytes)
         .await
-        .and_then(|bytes| ChatRequest::parse(bytes).map_err(ProxyError::from))
+        .and_then(|bytes| parse(bytes).map_err(ProxyError::from))
     {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
     // The edge guarantees the header; the fallback only keeps this total.
     let request_id = headers.get(super::REQUEST_ID_HEADER).cloned().unwrap_or(HeaderValue::from_static(""));
-    let dispatch = state.router().chat(&request, &request_id).await;
+    let dispatch = state.router().route(&request, &request_id).await;
     let info = RouteInfo {
         model: Some(Arc::from(request.model())),
         provider: dispatch.provider.clone(),
@@ -51,7 +67,7 @@ pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap,
                 };
                 RequestLine {
                     method: "POST",
-                    path: "/v1/chat/completions",
+                    path: "/v1/chat/completions", // only chat streams
                     request_id: request_id.to_str().unwrap_or(""),
                     status: 200,
                     info: &log_info,
@@ -151,7 +167,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     available |= s.available;
                     json!({
                         "provider": &*d.provider_name,
-                        "model_id": d.model_id,
+                        "model_id": &*d.model_id,
                         "priority": d.priority,
                         "enabled": !s.disabled,
                         "available": s.available,

@@ -15,7 +15,7 @@ use http::header::HeaderValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ChatCall, Provider, ProviderError, Reply};
+use super::{Call, Provider, ProviderError, Reply};
 
 /// The mock provider.
 pub struct Mock {
@@ -60,7 +60,7 @@ impl Mock {
         }
     }
 
-    async fn answer(&self, call: ChatCall) -> Result<Reply, ProviderError> {
+    async fn answer(&self, call: Call) -> Result<Reply, ProviderError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -131,9 +131,68 @@ impl Mock {
 }
 
 impl Provider for Mock {
-    fn chat(&self, call: ChatCall) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+    fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(self.answer(call))
     }
+
+    fn embeddings(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(self.embed(call))
+    }
+}
+
+#[derive(Deserialize)]
+struct EmbeddingsRequest {
+    model: String,
+    input: Value,
+    #[serde(default)]
+    encoding_format: Option<String>,
+    #[serde(default)]
+    dimensions: Option<usize>,
+}
+
+impl Mock {
+    /// Deterministic unit vectors (the same text always embeds the same), so demos and
+    /// tests can compare them.
+    async fn embed(&self, call: Call) -> Result<Reply, ProviderError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        if self.failure_probability > 0.0 && fastrand::f64() < self.failure_probability {
+            return Err(error(self.fail_status, "mock provider failure (configured)", "server_error"));
+        }
+        let request: EmbeddingsRequest = serde_json::from_slice(&call.body).map_err(|e| {
+            error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}"), "invalid_request_error")
+        })?;
+        let inputs: Vec<String> = match &request.input {
+            Value::Array(items) => items.iter().map(Value::to_string).collect(),
+            one => vec![one.to_string()],
+        };
+        let dimensions = request.dimensions.unwrap_or(8).clamp(1, 4096);
+        let base64 = request.encoding_format.as_deref() == Some("base64");
+        let data: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let vector = unit_vector(text, dimensions);
+                json!({"object": "embedding", "index": index, "embedding": crate::providers::translate::response::encode_vector(&vector, base64)})
+            })
+            .collect();
+        let tokens: usize = inputs.iter().map(|t| words(t).max(1)).sum();
+        let body = json!({"object": "list", "data": data, "model": request.model,
+                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
+        Ok(Reply::Json(Bytes::from(body.to_string())))
+    }
+}
+
+/// A unit vector seeded by the text's hash.
+fn unit_vector(text: &str, dimensions: usize) -> Vec<f32> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    let mut rng = fastrand::Rng::with_seed(hasher.finish());
+    let raw: Vec<f32> = (0..dimensions).map(|_| rng.f32() * 2.0 - 1.0).collect();
+    let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
+    raw.into_iter().map(|v| v / norm).collect()
 }
 
 fn error(status: StatusCode, message: &str, kind: &str) -> ProviderError {

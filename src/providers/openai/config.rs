@@ -1,12 +1,13 @@
-//! `type: openai` settings: OpenAI itself or any OpenAI-compatible host.
+//! `type: openai` settings (OpenAI itself or any OpenAI-compatible host), and the presets
+//! that name a known compatible host (`type: groq`, `type: ollama`, …).
 
 use std::collections::BTreeMap;
 
-use http::header::{HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::Problems;
+use crate::providers::settings::{check_api_key, check_base_url, check_headers};
 
 /// Settings of an OpenAI-compatible provider.
 #[derive(Debug, Deserialize)]
@@ -15,8 +16,9 @@ pub struct OpenAiConfig {
     /// Sent as `Authorization: Bearer …`; hosts that need no key (a local vLLM) omit it.
     #[serde(default)]
     pub api_key: Option<SecretString>,
-    /// Up to and including the version segment, e.g. `https://api.openai.com/v1`.
-    #[serde(default = "default_base_url")]
+    /// Up to and including the version segment, e.g. `https://api.openai.com/v1`. Defaults to
+    /// OpenAI's, or to the preset's.
+    #[serde(default)]
     pub base_url: String,
     /// Extra headers sent upstream on every request (e.g. `OpenAI-Organization`). Their
     /// values are treated as secrets: never logged, never shown.
@@ -24,44 +26,45 @@ pub struct OpenAiConfig {
     pub headers: BTreeMap<String, SecretString>,
 }
 
-fn default_base_url() -> String {
-    "https://api.openai.com/v1".to_string()
+/// A known OpenAI-compatible host: its `type:` name, default base URL, and whether it needs
+/// a key. Each is the `openai` adapter underneath.
+#[derive(Debug)]
+pub struct Preset {
+    /// The `type:` value.
+    pub name: &'static str,
+    /// Used when `base_url` is not set.
+    pub base_url: &'static str,
+    /// Hosted services need a key; local servers do not.
+    pub needs_key: bool,
 }
 
+/// Every preset, as listed in docs/providers.md.
+pub const PRESETS: &[Preset] = &[
+    Preset { name: "groq", base_url: "https://api.groq.com/openai/v1", needs_key: true },
+    Preset { name: "mistral", base_url: "https://api.mistral.ai/v1", needs_key: true },
+    Preset { name: "deepseek", base_url: "https://api.deepseek.com/v1", needs_key: true },
+    Preset { name: "together", base_url: "https://api.together.xyz/v1", needs_key: true },
+    Preset { name: "fireworks", base_url: "https://api.fireworks.ai/inference/v1", needs_key: true },
+    Preset { name: "openrouter", base_url: "https://openrouter.ai/api/v1", needs_key: true },
+    Preset { name: "xai", base_url: "https://api.x.ai/v1", needs_key: true },
+    Preset { name: "perplexity", base_url: "https://api.perplexity.ai", needs_key: true },
+    Preset { name: "ollama", base_url: "http://localhost:11434/v1", needs_key: false },
+    Preset { name: "vllm", base_url: "http://localhost:8000/v1", needs_key: false },
+    Preset { name: "lmstudio", base_url: "http://localhost:1234/v1", needs_key: false },
+];
+
+const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
 impl OpenAiConfig {
-    /// Records every problem under `path`; true when there is none.
-    pub fn validate(&self, path: &str, problems: &mut Problems) -> bool {
-        let mut ok = true;
-        match self.base_url.parse::<http::Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
-            Ok(_) => {
-                problems.push(format!("{path}.base_url"), "must be an http:// or https:// URL");
-                ok = false;
-            }
-            Err(err) => {
-                problems.push(format!("{path}.base_url"), format!("not a URL: {err}"));
-                ok = false;
-            }
+    /// Fills in the base URL (OpenAI's, or the preset's) and records every problem under
+    /// `path`; true when there is none.
+    pub fn resolve(&mut self, preset: Option<&Preset>, path: &str, problems: &mut Problems) -> bool {
+        if self.base_url.is_empty() {
+            self.base_url = preset.map_or(OPENAI_BASE_URL, |p| p.base_url).to_string();
         }
-        if let Some(key) = &self.api_key
-            && HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).is_err()
-        {
-            problems.push(format!("{path}.api_key"), "contains characters not allowed in a header");
-            ok = false;
-        }
-        for (name, value) in &self.headers {
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                problems.push(format!("{path}.headers.{name}"), "not a valid header name");
-                ok = false;
-            }
-            if HeaderValue::from_str(value.expose_secret()).is_err() {
-                problems.push(
-                    format!("{path}.headers.{name}"),
-                    "value contains characters not allowed in a header",
-                );
-                ok = false;
-            }
-        }
-        ok
+        let needs_key = preset.is_some_and(|p| p.needs_key);
+        let url_ok = check_base_url(&self.base_url, path, problems);
+        let key_ok = check_api_key(self.api_key.as_ref(), needs_key, path, problems);
+        check_headers(&self.headers, path, problems) && url_ok && key_ok
     }
 }

@@ -1,5 +1,5 @@
-//! The inbound chat completion request: the client's exact bytes, plus the few fields the
-//! proxy routes on. Nothing else is parsed, so unknown fields pass through untouched.
+//! An inbound request (chat completion or embeddings): the client's exact bytes, plus the few
+//! fields the proxy routes on. Nothing else is parsed, so unknown fields pass through untouched.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -8,9 +8,29 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// A request the client sent to `POST /v1/chat/completions`.
+/// What a request asks for: which endpoint it came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+}
+
+impl Operation {
+    /// The endpoint's name in messages: `chat completions`, `embeddings`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Chat => "chat completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// A request the client sent to `POST /v1/chat/completions` or `POST /v1/embeddings`.
 #[derive(Debug, Clone)]
-pub struct ChatRequest {
+pub struct ApiRequest {
+    operation: Operation,
     body: Bytes,
     model: String,
     /// Byte range of the `model` value (quotes included) inside `body`.
@@ -36,16 +56,27 @@ struct Head<'a> {
     messages: Option<&'a RawValue>,
     #[serde(borrow)]
     stream: Option<&'a RawValue>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
 }
 
 fn invalid(message: impl Into<String>, param: Option<&'static str>) -> InvalidRequest {
     InvalidRequest { message: message.into(), param }
 }
 
-impl ChatRequest {
-    /// Checks the body is a JSON object with a string `model` and a non-empty `messages`
-    /// array, and remembers where `model` sits so it can be rewritten without re-encoding.
+impl ApiRequest {
+    /// Checks a chat body: a JSON object with a string `model` and a non-empty `messages`
+    /// array; remembers where `model` sits so it can be rewritten without re-encoding.
     pub fn parse(body: Bytes) -> Result<Self, InvalidRequest> {
+        Self::parse_for(Operation::Chat, body)
+    }
+
+    /// Checks an embeddings body: a JSON object with a string `model` and an `input`.
+    pub fn parse_embeddings(body: Bytes) -> Result<Self, InvalidRequest> {
+        Self::parse_for(Operation::Embeddings, body)
+    }
+
+    fn parse_for(operation: Operation, body: Bytes) -> Result<Self, InvalidRequest> {
         if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
             // serde would happily read `[…]` into a struct; only an object is a request.
             return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
@@ -57,7 +88,7 @@ impl ChatRequest {
             if err.is_data() {
                 // Valid JSON of the wrong shape, or a field of the wrong type.
                 let message = err.to_string();
-                let param = ["stream", "model", "messages"]
+                let param = ["stream", "model", "messages", "input"]
                     .into_iter()
                     .find(|field| message.contains(&format!("`{field}`")));
                 invalid(format!("invalid request body: {message}"), param)
@@ -72,21 +103,43 @@ impl ChatRequest {
         if model.is_empty() {
             return Err(invalid("`model` must not be empty", Some("model")));
         }
-        let messages = head
-            .messages
-            .ok_or_else(|| invalid("missing required parameter: 'messages'", Some("messages")))?;
-        if !is_non_empty_array(messages.get()) {
-            return Err(invalid("`messages` must be a non-empty array", Some("messages")));
+        match operation {
+            Operation::Chat => {
+                let messages = head
+                    .messages
+                    .ok_or_else(|| invalid("missing required parameter: 'messages'", Some("messages")))?;
+                if !is_non_empty_array(messages.get()) {
+                    return Err(invalid("`messages` must be a non-empty array", Some("messages")));
+                }
+            }
+            Operation::Embeddings => match head.input.map(|i| i.get().trim_start()) {
+                None | Some("null") => {
+                    return Err(invalid("missing required parameter: 'input'", Some("input")));
+                }
+                Some(input) if input.starts_with('"') || is_non_empty_array(input) => {}
+                Some(_) => {
+                    return Err(invalid(
+                        "`input` must be a string or a non-empty array of strings or token arrays",
+                        Some("input"),
+                    ));
+                }
+            },
         }
         // `raw_model` borrows from `body`, so its address gives its offset; no unsafe needed.
         let start = raw_model.get().as_ptr() as usize - body.as_ptr() as usize;
         let model_span = start..start + raw_model.get().len();
         let stream = match head.stream.map(RawValue::get) {
             None | Some("null" | "false") => false,
-            Some("true") => true,
+            Some("true") if operation == Operation::Chat => true,
+            Some("true") => return Err(invalid("embeddings cannot be streamed", Some("stream"))),
             Some(_) => return Err(invalid("`stream` must be a boolean", Some("stream"))),
         };
-        Ok(Self { model: model.into_owned(), model_span, stream, body })
+        Ok(Self { operation, model: model.into_owned(), model_span, stream, body })
+    }
+
+    /// Which endpoint the request came to.
+    pub fn operation(&self) -> Operation {
+        self.operation
     }
 
     /// The model the client asked for.
@@ -127,8 +180,8 @@ fn is_non_empty_array(raw: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<ChatRequest, InvalidRequest> {
-        ChatRequest::parse(Bytes::copy_from_slice(s.as_bytes()))
+    fn parse(s: &str) -> Result<ApiRequest, InvalidRequest> {
+        ApiRequest::parse(Bytes::copy_from_slice(s.as_bytes()))
     }
 
     #[test]
@@ -177,5 +230,24 @@ mod tests {
             assert!(err.message.contains(needle), "{body}: {err:?}");
         }
         assert!(parse(r#"{"model":"m","messages":[{}],"stream":null}"#).is_ok());
+    }
+
+    #[test]
+    fn embeddings_need_an_input() {
+        let ok = |s: &str| ApiRequest::parse_embeddings(Bytes::copy_from_slice(s.as_bytes()));
+        let req = ok(r#"{"model":"e","input":"hello"}"#).unwrap();
+        assert_eq!((req.model(), req.operation()), ("e", Operation::Embeddings));
+        assert!(ok(r#"{"model":"e","input":["a","b"]}"#).is_ok());
+        assert!(ok(r#"{"model":"e","input":[[1,2]]}"#).is_ok());
+        for (body, needle) in [
+            (r#"{"model":"e"}"#, "'input'"),
+            (r#"{"model":"e","input":null}"#, "'input'"),
+            (r#"{"model":"e","input":[]}"#, "non-empty"),
+            (r#"{"model":"e","input":7}"#, "string"),
+            (r#"{"model":"e","input":"x","stream":true}"#, "cannot be streamed"),
+        ] {
+            let err = ok(body).unwrap_err();
+            assert!(err.message.contains(needle), "{body}: {err:?}");
+        }
     }
 }

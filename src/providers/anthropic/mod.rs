@@ -1,0 +1,69 @@
+//! Anthropic's Messages API: requests, answers, streams and errors translated both ways.
+//! What maps to what, and what is refused, is listed in docs/providers.md.
+
+mod config;
+mod request;
+mod response;
+mod stream;
+
+pub use config::AnthropicConfig;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::Uri;
+use secrecy::ExposeSecret;
+
+use super::client::{Upstream, event_stream, extra_headers, join_uri, secret_header};
+use super::translate::response::{ChunkWriter, to_openai_error};
+use super::translate::stream::translate;
+use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
+
+/// An Anthropic account with its own connection pool.
+pub struct Anthropic {
+    upstream: Upstream,
+    messages_uri: Uri,
+    default_max_tokens: u64,
+}
+
+impl Anthropic {
+    /// Builds the adapter and its pooled client from validated settings.
+    pub fn new(config: &AnthropicConfig, limits: &Limits) -> Result<Self, BuildError> {
+        let mut headers = extra_headers(&config.headers)?;
+        let key = config.api_key.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
+        headers.insert("x-api-key", secret_header(key, "api_key")?);
+        headers.insert("anthropic-version", http::HeaderValue::from_static("2023-06-01"));
+        Ok(Self {
+            upstream: Upstream::new(headers, limits),
+            messages_uri: join_uri(&config.base_url, "/v1/messages")?,
+            default_max_tokens: config.max_tokens,
+        })
+    }
+
+    async fn send(&self, call: Call) -> Result<Reply, ProviderError> {
+        let translated =
+            request::translate(&call.body, &call.model_id, call.stream, self.default_max_tokens)?;
+        let body = Bytes::from(translated.body.to_string());
+        let response = self
+            .upstream
+            .post(self.messages_uri.clone(), body, call.request_id)
+            .await
+            .map_err(|e| to_openai_error(e, response::read_error))?;
+        if call.stream {
+            let events = event_stream(response)?;
+            let translator = stream::AnthropicStream::new(translated.json_tool);
+            return Ok(Reply::Stream(translate(
+                events,
+                translator,
+                ChunkWriter::new(translated.include_usage),
+            )));
+        }
+        let body = self.upstream.json_body(response).await?;
+        Ok(Reply::Json(response::translate(&body, translated.json_tool.as_deref())?))
+    }
+}
+
+impl Provider for Anthropic {
+    fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(self.send(call))
+    }
+}

@@ -1,0 +1,339 @@
+//! Anthropic's streaming events → OpenAI `chat.completion.chunk`s.
+//!
+//! `message_start` gives the id, model and input usage and opens the choice with its role;
+//! each `tool_use` block becomes one tool call whose `id` and `name` appear only in its first
+//! delta; `message_delta` carries the stop reason and the (cumulative) output usage;
+//! `message_stop` ends the stream with the usage chunk (if asked for) and `[DONE]`.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::request::PROVIDER;
+use super::response::{AnthropicUsage, ErrorDetail, error_status, finish_reason, openai_error_type};
+use crate::providers::ProviderError;
+use crate::providers::translate::invalid_response;
+use crate::providers::translate::response::{ChunkWriter, FinishReason};
+use crate::providers::translate::stream::{Flow, SseEvent, Translate};
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: super::response::Block,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: Delta,
+    },
+    ContentBlockStop {},
+    MessageDelta {
+        delta: MessageDelta,
+        #[serde(default)]
+        usage: AnthropicUsage,
+    },
+    MessageStop {},
+    Ping {},
+    Error {
+        error: ErrorDetail,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    id: String,
+    model: String,
+    #[serde(default)]
+    usage: AnthropicUsage,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    partial_json: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageDelta {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+/// What an Anthropic content block turned into.
+enum BlockKind {
+    Text,
+    /// A tool call, with its OpenAI `tool_calls` index.
+    Tool(u32),
+    /// The `response_format` tool: its input is streamed as content.
+    JsonAnswer,
+    /// Thinking and anything newer: not shown.
+    Hidden,
+}
+
+/// The translation state of one stream.
+pub(super) struct AnthropicStream {
+    json_tool: Option<String>,
+    blocks: HashMap<u64, BlockKind>,
+    next_tool: u32,
+    usage: AnthropicUsage,
+    finish: Option<FinishReason>,
+}
+
+impl AnthropicStream {
+    pub(super) fn new(json_tool: Option<String>) -> Self {
+        Self {
+            json_tool,
+            blocks: HashMap::new(),
+            next_tool: 0,
+            usage: AnthropicUsage::default(),
+            finish: None,
+        }
+    }
+}
+
+impl Translate for AnthropicStream {
+    fn event(&mut self, event: &SseEvent, out: &mut ChunkWriter) -> Result<Flow, ProviderError> {
+        let parsed: Event = serde_json::from_str(&event.data).map_err(|e| invalid_response(PROVIDER, e))?;
+        if !out.identified()
+            && !matches!(parsed, Event::MessageStart { .. } | Event::Ping {} | Event::Error { .. })
+        {
+            return Err(ProviderError::InvalidResponse(format!(
+                "the {PROVIDER} stream did not begin with message_start"
+            )));
+        }
+        match parsed {
+            Event::MessageStart { message } => {
+                out.identify(&message.id, &message.model);
+                self.usage.update(message.usage);
+                out.role(0);
+            }
+            Event::ContentBlockStart { index, content_block } => {
+                let kind = match content_block.kind.as_str() {
+                    "text" => {
+                        out.content(0, content_block.text.as_deref().unwrap_or(""));
+                        BlockKind::Text
+                    }
+                    "tool_use" if self.json_tool.is_some() && content_block.name == self.json_tool => {
+                        BlockKind::JsonAnswer
+                    }
+                    "tool_use" => {
+                        let tool = self.next_tool;
+                        self.next_tool += 1;
+                        let id = content_block.id.as_deref().unwrap_or("");
+                        let name = content_block.name.as_deref().unwrap_or("");
+                        out.tool_call_start(0, tool, id, name, "");
+                        BlockKind::Tool(tool)
+                    }
+                    _ => BlockKind::Hidden,
+                };
+                self.blocks.insert(index, kind);
+            }
+            Event::ContentBlockDelta { index, delta } => match (self.blocks.get(&index), delta.kind.as_str())
+            {
+                (Some(BlockKind::Text), "text_delta") => out.content(0, delta.text.as_deref().unwrap_or("")),
+                (Some(BlockKind::Tool(tool)), "input_json_delta") => {
+                    out.tool_arguments(0, *tool, delta.partial_json.as_deref().unwrap_or(""));
+                }
+                (Some(BlockKind::JsonAnswer), "input_json_delta") => {
+                    out.content(0, delta.partial_json.as_deref().unwrap_or(""))
+                }
+                // Thinking, signatures, citations: nothing a chat completion can carry.
+                _ => {}
+            },
+            Event::ContentBlockStop {} | Event::Unknown => {}
+            Event::MessageDelta { delta, usage } => {
+                self.usage.update(usage);
+                let mut reason = finish_reason(delta.stop_reason.as_deref());
+                if reason == FinishReason::ToolCalls && self.next_tool == 0 {
+                    // Only the `response_format` tool was called: a plain answer.
+                    reason = FinishReason::Stop;
+                }
+                self.finish = Some(reason);
+                out.finish(0, reason);
+            }
+            Event::MessageStop {} => {
+                if self.finish.is_none() {
+                    out.finish(0, FinishReason::Stop);
+                }
+                out.usage(self.usage.to_openai());
+                out.done();
+                return Ok(Flow::End);
+            }
+            Event::Ping {} => out.ping(),
+            Event::Error { error } => {
+                if !out.started {
+                    // Nothing reached the client yet: fail this attempt so the router can fail over.
+                    let status =
+                        StatusCode::from_u16(error_status(&error.kind)).unwrap_or(StatusCode::BAD_GATEWAY);
+                    return Err(ProviderError::Status {
+                        status,
+                        retry_after: None,
+                        content_type: None,
+                        body: Bytes::new(),
+                    });
+                }
+                let message = format!("{PROVIDER} stream error ({}): {}", error.kind, error.message);
+                out.error(&message, openai_error_type(&error.kind));
+                return Ok(Flow::End);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn end(&mut self, _out: &mut ChunkWriter) -> Result<(), ProviderError> {
+        Err(ProviderError::InvalidResponse(format!("the {PROVIDER} stream ended before message_stop")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn run(
+        events: &[Value],
+        json_tool: Option<&str>,
+        include_usage: bool,
+    ) -> (Vec<Value>, bool, Result<(), ProviderError>) {
+        let mut t = AnthropicStream::new(json_tool.map(str::to_string));
+        let mut out = ChunkWriter::new(include_usage);
+        let mut ended = false;
+        for e in events {
+            match t.event(&data(e), &mut out) {
+                Ok(Flow::End) => {
+                    ended = true;
+                    break;
+                }
+                Ok(Flow::Continue) => {}
+                Err(err) => return (Vec::new(), false, Err(err)),
+            }
+        }
+        let end = if ended { Ok(()) } else { t.end(&mut out) };
+        let bytes = out.take();
+        let text = std::str::from_utf8(&bytes).unwrap().to_string();
+        let done = text.ends_with("data: [DONE]\n\n");
+        let chunks = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        (chunks, done, end)
+    }
+
+    /// An event as Anthropic frames it: named after its `type`.
+    fn data(value: &Value) -> SseEvent {
+        SseEvent { event: value["type"].as_str().unwrap_or("").to_string(), data: value.to_string() }
+    }
+
+    fn tool_stream() -> Vec<Value> {
+        vec![
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [],
+                   "model": "claude-x", "stop_reason": null, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "ping"}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": "}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"Paris\"}"}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "time", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+            json!({"type": "content_block_stop", "index": 2}),
+            json!({"type": "future_event_type", "whatever": 1}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+            json!({"type": "message_stop"}),
+        ]
+    }
+
+    #[test]
+    fn tool_calls_stream_with_index_and_ids_once() {
+        let (chunks, done, end) = run(&tool_stream(), None, true);
+        assert!(done && end.is_ok());
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert!(chunks.iter().all(|c| c["id"] == "msg_1" && c["model"] == "claude-x"));
+        let deltas: Vec<&Value> =
+            chunks.iter().filter_map(|c| c["choices"].get(0)).map(|c| &c["delta"]).collect();
+        assert_eq!(deltas.iter().filter(|d| d.get("role").is_some()).count(), 1);
+        // Reassemble like the SDK does.
+        let mut calls: Vec<(String, String, String)> = Vec::new();
+        for d in &deltas {
+            for call in d["tool_calls"].as_array().into_iter().flatten() {
+                let i = call["index"].as_u64().unwrap() as usize;
+                if calls.len() <= i {
+                    calls.resize(i + 1, Default::default());
+                }
+                calls[i].0 += call["id"].as_str().unwrap_or("");
+                calls[i].1 += call["function"]["name"].as_str().unwrap_or("");
+                calls[i].2 += call["function"]["arguments"].as_str().unwrap_or("");
+            }
+        }
+        assert_eq!(calls[0], ("toolu_1".into(), "weather".into(), "{\"city\": \"Paris\"}".into()));
+        assert_eq!(calls[1], ("toolu_2".into(), "time".into(), "{}".into()));
+        let finish: Vec<_> =
+            chunks.iter().filter_map(|c| c["choices"][0]["finish_reason"].as_str()).collect();
+        assert_eq!(finish, ["tool_calls"]);
+        let usage = chunks.last().unwrap();
+        assert_eq!(usage["choices"], json!([]));
+        assert_eq!(usage["usage"]["prompt_tokens"], 11);
+        assert_eq!(usage["usage"]["completion_tokens"], 30);
+    }
+
+    #[test]
+    fn a_truncated_stream_is_an_error() {
+        let events = tool_stream();
+        let (_, done, end) = run(&events[..8], None, false);
+        assert!(!done);
+        assert!(matches!(end, Err(ProviderError::InvalidResponse(_))));
+    }
+
+    #[test]
+    fn an_error_first_fails_over_and_midway_becomes_an_error_chunk() {
+        let error = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+        let (_, _, end) = run(std::slice::from_ref(&error), None, false);
+        assert!(matches!(end, Err(ProviderError::Status { status, .. }) if status.as_u16() == 529));
+        let mut events = tool_stream()[..4].to_vec();
+        events.push(error);
+        let (chunks, done, end) = run(&events, None, false);
+        assert!(end.is_ok() && !done);
+        assert_eq!(chunks.last().unwrap()["error"]["type"], "server_error");
+        assert!(chunks.last().unwrap()["error"]["message"].as_str().unwrap().contains("Overloaded"));
+    }
+
+    #[test]
+    fn the_json_tool_streams_as_content_and_malformed_events_fail() {
+        let events = vec![
+            json!({"type": "message_start", "message": {"id": "m", "model": "c", "usage": {"input_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "answer", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"ok\":"}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "true}"}}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 3}}),
+            json!({"type": "message_stop"}),
+        ];
+        let (chunks, done, _) = run(&events, Some("answer"), false);
+        assert!(done);
+        let text: String =
+            chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        assert_eq!(text, "{\"ok\":true}");
+        assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+
+        let (_, _, end) = run(&[json!({"type": "content_block_delta", "index": 0})], None, false);
+        assert!(matches!(end, Err(ProviderError::InvalidResponse(_))));
+        let (_, _, end) = run(&[json!({"type": "content_block_stop", "index": 0})], None, false);
+        assert!(matches!(end, Err(ProviderError::InvalidResponse(_))), "no message_start first");
+    }
+}

@@ -1,0 +1,65 @@
+//! Azure OpenAI: OpenAI's wire format, with the deployment in the URL, an `api-version`
+//! query parameter and the `api-key` header. Bodies and streams pass through untouched.
+
+mod config;
+
+pub use config::AzureConfig;
+
+use futures_util::future::BoxFuture;
+use http::Uri;
+use secrecy::ExposeSecret;
+
+use super::client::{Upstream, extra_headers, secret_header};
+use super::openai::pass_through;
+use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
+
+/// An Azure OpenAI resource with its own connection pool.
+pub struct Azure {
+    upstream: Upstream,
+    base_url: String,
+    api_version: String,
+}
+
+impl Azure {
+    /// Builds the adapter and its pooled client from validated settings.
+    pub fn new(config: &AzureConfig, limits: &Limits) -> Result<Self, BuildError> {
+        let mut headers = extra_headers(&config.headers)?;
+        let key = config.api_key.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
+        headers.insert("api-key", secret_header(key, "api_key")?);
+        Ok(Self {
+            upstream: Upstream::new(headers, limits),
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            api_version: config.api_version.clone(),
+        })
+    }
+
+    /// `{base}/openai/deployments/{deployment}/{operation}?api-version=…`, the deployment
+    /// percent-encoded so that no name can change the path.
+    fn uri(&self, deployment: &str, operation: &str) -> Result<Uri, ProviderError> {
+        let deployment = super::translate::encode_path_segment(deployment);
+        format!(
+            "{}/openai/deployments/{deployment}/{operation}?api-version={}",
+            self.base_url, self.api_version
+        )
+        .parse()
+        .map_err(|_| {
+            ProviderError::unsupported(format!("`{deployment}` cannot be an Azure deployment name"), None)
+        })
+    }
+}
+
+impl Provider for Azure {
+    fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(async move {
+            let uri = self.uri(&call.model_id, "chat/completions")?;
+            pass_through(&self.upstream, uri, call).await
+        })
+    }
+
+    fn embeddings(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(async move {
+            let uri = self.uri(&call.model_id, "embeddings")?;
+            pass_through(&self.upstream, uri, call).await
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! The Google AI Gemini API: chat (`generateContent`, `streamGenerateContent?alt=sse`) and
+//! embeddings (`batchEmbedContents`), translated both ways. The key travels in the
+//! `x-goog-api-key` header, never in the URL, so it cannot leak into URL logs.
+
+mod config;
+mod request;
+mod response;
+mod stream;
+
+pub use config::GeminiConfig;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::Uri;
+use secrecy::ExposeSecret;
+
+use super::client::{Upstream, event_stream, extra_headers, secret_header};
+use super::translate::encode_path_segment;
+use super::translate::response::{ChunkWriter, to_openai_error};
+use super::translate::stream::translate;
+use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
+
+/// A Gemini API key with its own connection pool.
+pub struct Gemini {
+    upstream: Upstream,
+    base_url: String,
+}
+
+impl Gemini {
+    /// Builds the adapter and its pooled client from validated settings.
+    pub fn new(config: &GeminiConfig, limits: &Limits) -> Result<Self, BuildError> {
+        let mut headers = extra_headers(&config.headers)?;
+        let key = config.api_key.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
+        headers.insert("x-goog-api-key", secret_header(key, "api_key")?);
+        Ok(Self {
+            upstream: Upstream::new(headers, limits),
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// `{base}/v1beta/models/{model}:{method}`, the model percent-encoded.
+    fn uri(&self, model: &str, method: &str) -> Result<Uri, ProviderError> {
+        format!("{}/v1beta/models/{}:{method}", self.base_url, encode_path_segment(model))
+            .parse()
+            .map_err(|_| ProviderError::unsupported(format!("`{model}` cannot be a Gemini model name"), None))
+    }
+
+    async fn chat(&self, call: Call) -> Result<Reply, ProviderError> {
+        let translated = request::translate(&call.body, call.stream)?;
+        let uri = match call.stream {
+            true => self.uri(&call.model_id, "streamGenerateContent?alt=sse")?,
+            false => self.uri(&call.model_id, "generateContent")?,
+        };
+        let body = Bytes::from(translated.body.to_string());
+        let response = self
+            .upstream
+            .post(uri, body, call.request_id)
+            .await
+            .map_err(|e| to_openai_error(e, response::read_error))?;
+        if call.stream {
+            let events = event_stream(response)?;
+            let translator = stream::GeminiStream::new(&call.model_id);
+            return Ok(Reply::Stream(translate(
+                events,
+                translator,
+                ChunkWriter::new(translated.include_usage),
+            )));
+        }
+        let body = self.upstream.json_body(response).await?;
+        Ok(Reply::Json(response::translate(&body, &call.model_id)?))
+    }
+
+    async fn embed(&self, call: Call) -> Result<Reply, ProviderError> {
+        let translated = request::embeddings(&call.body, &call.model_id)?;
+        let uri = self.uri(&call.model_id, "batchEmbedContents")?;
+        let body = Bytes::from(translated.body.to_string());
+        let response = self
+            .upstream
+            .post(uri, body, call.request_id)
+            .await
+            .map_err(|e| to_openai_error(e, response::read_error))?;
+        let body = self.upstream.json_body(response).await?;
+        Ok(Reply::Json(response::embeddings(&body, &call.model_id, translated.base64)?))
+    }
+}
+
+impl Provider for Gemini {
+    fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(Gemini::chat(self, call))
+    }
+
+    fn embeddings(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(self.embed(call))
+    }
+}

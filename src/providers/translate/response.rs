@@ -1,0 +1,325 @@
+//! The OpenAI responses translating adapters write: `chat.completion` bodies,
+//! `chat.completion.chunk` events, usage, and error envelopes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use http::header::HeaderValue;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::api::{ErrorBody, ErrorEnvelope};
+use crate::providers::ProviderError;
+
+/// OpenAI's `finish_reason` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FinishReason {
+    Stop,
+    Length,
+    ToolCalls,
+    ContentFilter,
+}
+
+/// Token counts, in OpenAI's terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Every input token, cached or not.
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
+    pub cached_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// OpenAI's `usage` object.
+    pub fn to_json(self) -> Value {
+        let mut usage = json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        });
+        if let Some(cached) = self.cached_tokens {
+            usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
+        }
+        usage
+    }
+}
+
+/// A tool call in an answer, arguments already a JSON string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ToolCallOut {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// One choice of a complete answer.
+#[derive(Debug, Default)]
+pub(crate) struct ChoiceOut {
+    /// `None` only when the answer is tool calls alone, as OpenAI does.
+    pub content: Option<String>,
+    pub tool_calls: Vec<ToolCallOut>,
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// Unix seconds now, for `created`.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// A complete `chat.completion` body, with every key the SDKs require.
+pub(crate) fn completion(id: &str, model: &str, choices: Vec<ChoiceOut>, usage: Option<Usage>) -> Bytes {
+    let choices: Vec<Value> = choices
+        .into_iter()
+        .enumerate()
+        .map(|(index, choice)| {
+            let mut message = json!({"role": "assistant", "content": choice.content, "refusal": null});
+            if !choice.tool_calls.is_empty() {
+                message["tool_calls"] = choice
+                    .tool_calls
+                    .iter()
+                    .map(|call| {
+                        json!({"id": call.id, "type": "function",
+                               "function": {"name": call.name, "arguments": call.arguments}})
+                    })
+                    .collect();
+            }
+            json!({"index": index, "message": message, "logprobs": null,
+                   "finish_reason": choice.finish_reason.unwrap_or(FinishReason::Stop)})
+        })
+        .collect();
+    let mut body = json!({
+        "id": id, "object": "chat.completion", "created": now_secs(), "model": model, "choices": choices,
+    });
+    if let Some(usage) = usage {
+        body["usage"] = usage.to_json();
+    }
+    Bytes::from(body.to_string())
+}
+
+/// Writes `chat.completion.chunk` events, all with the same `id`, `created` and `model`.
+pub(crate) struct ChunkWriter {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    out: BytesMut,
+    /// Whether any event has been written: until then a failure can still fail over.
+    pub started: bool,
+}
+
+impl ChunkWriter {
+    /// A writer for one stream; with `include_usage`, every chunk carries `"usage": null`
+    /// and [`ChunkWriter::usage`] writes the final usage chunk.
+    pub fn new(include_usage: bool) -> Self {
+        Self {
+            id: String::new(),
+            model: String::new(),
+            created: now_secs(),
+            include_usage,
+            out: BytesMut::new(),
+            started: false,
+        }
+    }
+
+    /// Sets the `id` and `model` of the chunks to come (from the upstream's first event).
+    pub fn identify(&mut self, id: &str, model: &str) {
+        id.clone_into(&mut self.id);
+        model.clone_into(&mut self.model);
+    }
+
+    /// Whether [`ChunkWriter::identify`] has been called with an id.
+    pub fn identified(&self) -> bool {
+        !self.id.is_empty()
+    }
+
+    fn event(&mut self, body: &Value) {
+        self.out.extend_from_slice(b"data: ");
+        self.out.extend_from_slice(body.to_string().as_bytes());
+        self.out.extend_from_slice(b"\n\n");
+        self.started = true;
+    }
+
+    fn chunk(&mut self, choice: u32, delta: Value, finish: Option<FinishReason>) {
+        let mut body = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": choice, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        if self.include_usage {
+            body["usage"] = Value::Null;
+        }
+        self.event(&body);
+    }
+
+    /// The first chunk of a choice: the role, and empty content as OpenAI sends it.
+    pub fn role(&mut self, choice: u32) {
+        self.chunk(choice, json!({"role": "assistant", "content": ""}), None);
+    }
+
+    /// A piece of text.
+    pub fn content(&mut self, choice: u32, text: &str) {
+        if !text.is_empty() {
+            self.chunk(choice, json!({"content": text}), None);
+        }
+    }
+
+    /// The first delta of a tool call: the only one with its `id`, `type` and `name`.
+    pub fn tool_call_start(&mut self, choice: u32, index: u32, id: &str, name: &str, arguments: &str) {
+        let call = json!({"index": index, "id": id, "type": "function",
+                          "function": {"name": name, "arguments": arguments}});
+        self.chunk(choice, json!({"tool_calls": [call]}), None);
+    }
+
+    /// More of a tool call's arguments.
+    pub fn tool_arguments(&mut self, choice: u32, index: u32, fragment: &str) {
+        if !fragment.is_empty() {
+            let call = json!({"index": index, "function": {"arguments": fragment}});
+            self.chunk(choice, json!({"tool_calls": [call]}), None);
+        }
+    }
+
+    /// The last chunk of a choice: an empty delta and the finish reason.
+    pub fn finish(&mut self, choice: u32, reason: FinishReason) {
+        self.chunk(choice, json!({}), Some(reason));
+    }
+
+    /// The usage chunk (`choices: []`), written only when the client asked for it.
+    pub fn usage(&mut self, usage: Usage) {
+        if self.include_usage {
+            let body = json!({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": usage.to_json(),
+            });
+            self.event(&body);
+        }
+    }
+
+    /// `data: [DONE]`.
+    pub fn done(&mut self) {
+        self.out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+
+    /// A mid-stream error, in the shape the SDKs raise as `APIError`.
+    pub fn error(&mut self, message: &str, kind: &str) {
+        let envelope = ErrorEnvelope { error: ErrorBody { message, kind, param: None, code: Some(kind) } };
+        self.out.extend_from_slice(b"data: ");
+        self.out.extend_from_slice(&envelope.to_bytes());
+        self.out.extend_from_slice(b"\n\n");
+        self.started = true;
+    }
+
+    /// `: ping`, a comment every SSE client ignores, to keep idle connections alive.
+    pub fn ping(&mut self) {
+        self.out.extend_from_slice(b": ping\n\n");
+    }
+
+    /// Everything written since the last call.
+    pub fn take(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+}
+
+/// An embedding as OpenAI sends it: a float array, or base64 of little-endian `f32`s.
+pub(crate) fn encode_vector(values: &[f32], base64: bool) -> Value {
+    if !base64 {
+        return json!(values);
+    }
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// Rewrites an upstream error's body into OpenAI's envelope, using `read` to find the
+/// provider's message and error type; any other error passes unchanged. The client sees this
+/// body only for errors relayed as the client's fault (400, 413, 422).
+pub(crate) fn to_openai_error(
+    error: ProviderError,
+    read: impl FnOnce(&[u8]) -> Option<(String, String)>,
+) -> ProviderError {
+    match error {
+        ProviderError::Status { status, retry_after, body, .. } => {
+            let (message, kind) = read(&body).unwrap_or_else(|| {
+                (format!("The provider answered HTTP {}", status.as_u16()), "upstream_error".to_string())
+            });
+            let envelope = ErrorEnvelope {
+                error: ErrorBody { message: &message, kind: &kind, param: None, code: None },
+            };
+            ProviderError::Status {
+                status,
+                retry_after,
+                content_type: Some(HeaderValue::from_static("application/json")),
+                body: envelope.to_bytes(),
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(bytes: &Bytes) -> Vec<Value> {
+        std::str::from_utf8(bytes)
+            .unwrap()
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn chunks_share_id_and_carry_usage_only_when_asked() {
+        let mut w = ChunkWriter::new(true);
+        w.identify("msg_1", "claude");
+        w.role(0);
+        w.content(0, "");
+        w.tool_call_start(0, 0, "call_1", "f", "");
+        w.tool_arguments(0, 0, "{}");
+        w.finish(0, FinishReason::ToolCalls);
+        w.usage(Usage { prompt_tokens: 3, completion_tokens: 2, cached_tokens: Some(1) });
+        w.done();
+        let out = w.take();
+        assert!(out.ends_with(b"data: [DONE]\n\n"));
+        let chunks = events(&out);
+        assert_eq!(chunks.len(), 5, "empty content writes nothing");
+        assert!(chunks.iter().all(|e| e["id"] == "msg_1" && e["object"] == "chat.completion.chunk"));
+        assert!(chunks[..4].iter().all(|e| e["usage"].is_null() && e.get("usage").is_some()));
+        assert_eq!(chunks[1]["choices"][0]["delta"]["tool_calls"][0]["id"], "call_1");
+        assert!(chunks[2]["choices"][0]["delta"]["tool_calls"][0].get("id").is_none());
+        assert_eq!(chunks[3]["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(chunks[4]["choices"], json!([]));
+        assert_eq!(chunks[4]["usage"]["total_tokens"], 5);
+        assert_eq!(chunks[4]["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
+
+        let mut w = ChunkWriter::new(false);
+        w.role(0);
+        w.usage(Usage::default());
+        let plain = events(&w.take());
+        assert_eq!(plain.len(), 1);
+        assert!(plain[0].get("usage").is_none());
+    }
+
+    #[test]
+    fn completions_have_every_required_key() {
+        let body = completion(
+            "id1",
+            "m",
+            vec![ChoiceOut {
+                content: None,
+                tool_calls: vec![ToolCallOut { id: "c".into(), name: "f".into(), arguments: "{}".into() }],
+                finish_reason: Some(FinishReason::ToolCalls),
+            }],
+            Some(Usage { prompt_tokens: 1, completion_tokens: 2, cached_tokens: None }),
+        );
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["object"], "chat.completion");
+        let choice = &v["choices"][0];
+        assert!(choice["message"]["content"].is_null() && choice["message"].get("refusal").is_some());
+        assert!(choice.get("logprobs").is_some());
+        assert_eq!(choice["message"]["tool_calls"][0]["function"]["arguments"], "{}");
+        assert_eq!(v["usage"]["total_tokens"], 3);
+    }
+}
