@@ -2,6 +2,8 @@
 //! the proxy itself started in-process on port 0.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod recorder;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -254,6 +256,11 @@ impl Proxy {
 
     pub async fn chat(&self, body: Value) -> reqwest::Response {
         self.client.post(format!("{}/v1/chat/completions", self.url)).json(&body).send().await.unwrap()
+    }
+
+    /// Posts `body` to `path` (e.g. `/v1/embeddings`).
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap()
     }
 
     /// Posts raw bytes (or a streamed body) to the chat endpoint.

@@ -5,16 +5,14 @@ a tiny local upstream that breaks a stream halfway. Nothing here reaches the int
 """
 
 import json
-import os
-import re
-import signal
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
+
+from proxy_process import running_proxy
 
 MASTER_KEY = "sk-e2e-master-key"
 
@@ -62,33 +60,9 @@ models:
   dead: {{providers: {{broken: {{priority: 0}}}}}}
   breaking: {{providers: {{breaking: {{priority: 0}}}}}}
 """)
-    binary = os.environ.get("LLM_PROXY_BIN", "target/release/llm-proxy")
-    process = subprocess.Popen(
-        [binary, "--config", str(config), "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    address = None
-    deadline = time.monotonic() + 20
-    lines = []
-    while address is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"listening addr=(\S+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
-        if match:
-            address = match.group(1)
-    assert address, "the proxy did not start:\n" + "".join(lines)
-    logs = []
-    drain = threading.Thread(target=lambda: logs.extend(process.stdout), daemon=True)
-    drain.start()
-    yield {"base_url": f"http://{address}/v1", "logs": logs}
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=10) == 0
-    drain.join(timeout=5)
+    with running_proxy(config, secrets=[MASTER_KEY]) as proxy:
+        yield proxy
     upstream.shutdown()
-    assert MASTER_KEY not in "".join(logs), "the master key reached the logs"
 
 
 @pytest.fixture()
