@@ -49,11 +49,14 @@ impl Received {
     }
 }
 
+/// Answers still to give (the last repeats), and requests received.
+type Shared = Arc<Mutex<(Vec<Canned>, Vec<Received>)>>;
+
 /// The mock upstream; `url` is its base URL (no path).
 #[derive(Clone)]
 pub struct Recorder {
     pub url: String,
-    inner: Arc<Mutex<(Vec<Canned>, Vec<Received>)>>,
+    inner: Shared,
 }
 
 impl Recorder {
@@ -78,7 +81,7 @@ impl Recorder {
     }
 }
 
-async fn handle(State(inner): State<Arc<Mutex<(Vec<Canned>, Vec<Received>)>>>, request: Request) -> Response {
+async fn handle(State(inner): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let canned = {
