@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 use crate::providers::ProviderError;
 use crate::providers::translate::parse_data_url;
 use crate::providers::translate::request::{
-    ChatBody, Content, Message, ResponseFormat, Role, ToolChoice, parse_arguments, unsupported_field,
+    ChatBody, Content, Message, ResponseFormat, Role, ToolChoice, Turns, function_role_refused,
+    parse_arguments, push_turn, unsupported_field,
 };
 
 pub(super) const PROVIDER: &str = "Anthropic";
@@ -150,7 +151,7 @@ pub(super) fn translate(
 /// tool results in user turns and consecutive same-role turns merged.
 fn messages(messages: &[Message]) -> Result<(Vec<String>, Vec<Value>), ProviderError> {
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns = Turns::new();
     for (i, message) in messages.iter().enumerate() {
         let param = format!("messages[{i}]");
         let (role, blocks) = match message.role {
@@ -175,20 +176,9 @@ fn messages(messages: &[Message]) -> Result<(Vec<String>, Vec<Value>), ProviderE
                 };
                 ("user", vec![json!({"type": "tool_result", "tool_use_id": id, "content": text})])
             }
-            Role::Function => {
-                return Err(ProviderError::unsupported(
-                    format!("the deprecated `function` role is not supported by {PROVIDER}; use `tool`"),
-                    Some(format!("{param}.role")),
-                ));
-            }
+            Role::Function => return Err(function_role_refused(PROVIDER, &param)),
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        push_turn(&mut turns, role, blocks);
     }
     let turns = turns.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();
     Ok((system, turns))

@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-use http::StatusCode;
 use serde::Deserialize;
 
 use super::request::PROVIDER;
@@ -16,7 +14,7 @@ use super::response::{AnthropicUsage, ErrorDetail, error_status, finish_reason, 
 use crate::providers::ProviderError;
 use crate::providers::translate::invalid_response;
 use crate::providers::translate::response::{ChunkWriter, FinishReason};
-use crate::providers::translate::stream::{Flow, SseEvent, Translate};
+use crate::providers::translate::stream::{Flow, SseEvent, Translate, upstream_error};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -173,20 +171,13 @@ impl Translate for AnthropicStream {
             }
             Event::Ping {} => out.ping(),
             Event::Error { error } => {
-                if !out.started {
-                    // Nothing reached the client yet: fail this attempt so the router can fail over.
-                    let status =
-                        StatusCode::from_u16(error_status(&error.kind)).unwrap_or(StatusCode::BAD_GATEWAY);
-                    return Err(ProviderError::Status {
-                        status,
-                        retry_after: None,
-                        content_type: None,
-                        body: Bytes::new(),
-                    });
-                }
                 let message = format!("{PROVIDER} stream error ({}): {}", error.kind, error.message);
-                out.error(&message, openai_error_type(&error.kind));
-                return Ok(Flow::End);
+                return upstream_error(
+                    out,
+                    error_status(&error.kind),
+                    &message,
+                    openai_error_type(&error.kind),
+                );
             }
         }
         Ok(Flow::Continue)
@@ -200,6 +191,7 @@ impl Translate for AnthropicStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::translate::stream::run_translator;
     use serde_json::{Value, json};
 
     fn run(
@@ -207,30 +199,9 @@ mod tests {
         json_tool: Option<&str>,
         include_usage: bool,
     ) -> (Vec<Value>, bool, Result<(), ProviderError>) {
-        let mut t = AnthropicStream::new(json_tool.map(str::to_string));
-        let mut out = ChunkWriter::new(include_usage);
-        let mut ended = false;
-        for e in events {
-            match t.event(&data(e), &mut out) {
-                Ok(Flow::End) => {
-                    ended = true;
-                    break;
-                }
-                Ok(Flow::Continue) => {}
-                Err(err) => return (Vec::new(), false, Err(err)),
-            }
-        }
-        let end = if ended { Ok(()) } else { t.end(&mut out) };
-        let bytes = out.take();
-        let text = std::str::from_utf8(&bytes).unwrap().to_string();
-        let done = text.ends_with("data: [DONE]\n\n");
-        let chunks = text
-            .split("\n\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .filter(|d| *d != "[DONE]")
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect();
-        (chunks, done, end)
+        let mut translator = AnthropicStream::new(json_tool.map(str::to_string));
+        let events: Vec<SseEvent> = events.iter().map(data).collect();
+        run_translator(&mut translator, &events, include_usage)
     }
 
     /// An event as Anthropic frames it: named after its `type`.

@@ -45,18 +45,24 @@ impl Gemini {
             .map_err(|_| ProviderError::unsupported(format!("`{model}` cannot be a Gemini model name"), None))
     }
 
+    /// Sends a translated body; error bodies come back in OpenAI's envelope.
+    async fn post(
+        &self,
+        uri: Uri,
+        body: &serde_json::Value,
+        request_id: http::HeaderValue,
+    ) -> Result<http::Response<hyper::body::Incoming>, ProviderError> {
+        let body = Bytes::from(body.to_string());
+        self.upstream.post(uri, body, request_id).await.map_err(|e| to_openai_error(e, response::read_error))
+    }
+
     async fn chat(&self, call: Call) -> Result<Reply, ProviderError> {
         let translated = request::translate(&call.body, call.stream)?;
         let uri = match call.stream {
             true => self.uri(&call.model_id, "streamGenerateContent?alt=sse")?,
             false => self.uri(&call.model_id, "generateContent")?,
         };
-        let body = Bytes::from(translated.body.to_string());
-        let response = self
-            .upstream
-            .post(uri, body, call.request_id)
-            .await
-            .map_err(|e| to_openai_error(e, response::read_error))?;
+        let response = self.post(uri, &translated.body, call.request_id).await?;
         if call.stream {
             let events = event_stream(response)?;
             let translator = stream::GeminiStream::new(&call.model_id);
@@ -73,12 +79,7 @@ impl Gemini {
     async fn embed(&self, call: Call) -> Result<Reply, ProviderError> {
         let translated = request::embeddings(&call.body, &call.model_id)?;
         let uri = self.uri(&call.model_id, "batchEmbedContents")?;
-        let body = Bytes::from(translated.body.to_string());
-        let response = self
-            .upstream
-            .post(uri, body, call.request_id)
-            .await
-            .map_err(|e| to_openai_error(e, response::read_error))?;
+        let response = self.post(uri, &translated.body, call.request_id).await?;
         let body = self.upstream.json_body(response).await?;
         Ok(Reply::Json(response::embeddings(&body, &call.model_id, translated.base64)?))
     }

@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 use crate::providers::ProviderError;
 use crate::providers::translate::parse_data_url;
 use crate::providers::translate::request::{
-    ChatBody, Content, Message, ResponseFormat, Role, ToolChoice, parse_arguments, unsupported_field,
+    ChatBody, Content, Message, ResponseFormat, Role, ToolChoice, Turns, function_role_refused,
+    parse_arguments, push_turn, unsupported_field,
 };
 
 pub(super) const PROVIDER: &str = "Gemini";
@@ -124,7 +125,7 @@ fn schema(mut value: Value) -> Value {
 fn contents(messages: &[Message]) -> Result<(Vec<String>, Vec<Value>), ProviderError> {
     let mut system = Vec::new();
     let mut call_names: HashMap<&str, &str> = HashMap::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns = Turns::new();
     for (i, message) in messages.iter().enumerate() {
         let param = format!("messages[{i}]");
         let (role, parts) = match message.role {
@@ -173,20 +174,9 @@ fn contents(messages: &[Message]) -> Result<(Vec<String>, Vec<Value>), ProviderE
                 };
                 ("user", vec![json!({"functionResponse": {"name": name, "response": response}})])
             }
-            Role::Function => {
-                return Err(ProviderError::unsupported(
-                    format!("the deprecated `function` role is not supported by {PROVIDER}; use `tool`"),
-                    Some(format!("{param}.role")),
-                ));
-            }
+            Role::Function => return Err(function_role_refused(PROVIDER, &param)),
         };
-        if parts.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(parts),
-            _ => turns.push((role, parts)),
-        }
+        push_turn(&mut turns, role, parts);
     }
     let turns = turns.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
     Ok((system, turns))

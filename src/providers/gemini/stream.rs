@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use http::StatusCode;
 use serde::Deserialize;
 
 use super::request::PROVIDER;
@@ -15,7 +13,7 @@ use super::response::{ErrorDetail, Response, UsageMetadata, finish_reason, opena
 use crate::providers::ProviderError;
 use crate::providers::translate::invalid_response;
 use crate::providers::translate::response::{ChunkWriter, FinishReason};
-use crate::providers::translate::stream::{Flow, SseEvent, Translate};
+use crate::providers::translate::stream::{Flow, SseEvent, Translate, upstream_error};
 
 #[derive(Deserialize)]
 struct MaybeError {
@@ -45,18 +43,8 @@ impl GeminiStream {
 impl Translate for GeminiStream {
     fn event(&mut self, event: &SseEvent, out: &mut ChunkWriter) -> Result<Flow, ProviderError> {
         if let Ok(MaybeError { error: Some(error) }) = serde_json::from_str(&event.data) {
-            if !out.started {
-                let status = StatusCode::from_u16(error.code).unwrap_or(StatusCode::BAD_GATEWAY);
-                return Err(ProviderError::Status {
-                    status,
-                    retry_after: None,
-                    content_type: None,
-                    body: Bytes::new(),
-                });
-            }
             let message = format!("{PROVIDER} stream error ({}): {}", error.status, error.message);
-            out.error(&message, openai_error_type(&error.status));
-            return Ok(Flow::End);
+            return upstream_error(out, error.code, &message, openai_error_type(&error.status));
         }
         let response: Response =
             serde_json::from_str(&event.data).map_err(|e| invalid_response(PROVIDER, e))?;
@@ -114,28 +102,13 @@ impl Translate for GeminiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::translate::stream::run_translator;
     use serde_json::{Value, json};
 
     fn run(events: &[Value], include_usage: bool) -> (Vec<Value>, bool, Result<(), ProviderError>) {
-        let mut t = GeminiStream::new("gemini-x");
-        let mut out = ChunkWriter::new(include_usage);
-        for e in events {
-            match t.event(&SseEvent { event: String::new(), data: e.to_string() }, &mut out) {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::End) => break,
-                Err(err) => return (Vec::new(), false, Err(err)),
-            }
-        }
-        let end = t.end(&mut out);
-        let bytes = out.take();
-        let text = std::str::from_utf8(&bytes).unwrap();
-        let chunks = text
-            .split("\n\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .filter(|d| *d != "[DONE]")
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect();
-        (chunks, text.ends_with("data: [DONE]\n\n"), end)
+        let events: Vec<SseEvent> =
+            events.iter().map(|e| SseEvent { event: String::new(), data: e.to_string() }).collect();
+        run_translator(&mut GeminiStream::new("gemini-x"), &events, include_usage)
     }
 
     #[test]

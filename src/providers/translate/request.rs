@@ -283,6 +283,29 @@ impl Content {
     }
 }
 
+/// Conversation turns being built: role and its blocks (or parts).
+pub(crate) type Turns = Vec<(&'static str, Vec<Value>)>;
+
+/// Appends `items` as a turn of `role`, merged into the previous turn when that has the same
+/// role (both Anthropic and Gemini want turns to alternate).
+pub(crate) fn push_turn(turns: &mut Turns, role: &'static str, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some((last, existing)) if *last == role => existing.extend(items),
+        _ => turns.push((role, items)),
+    }
+}
+
+/// The deprecated `function` role, which translating adapters refuse.
+pub(crate) fn function_role_refused(provider: &str, param: &str) -> ProviderError {
+    ProviderError::unsupported(
+        format!("the deprecated `function` role is not supported by {provider}; use `tool`"),
+        Some(format!("{param}.role")),
+    )
+}
+
 /// A tool call's `arguments`, which must be a JSON object (or empty, meaning no arguments).
 pub(crate) fn parse_arguments(
     arguments: &str,

@@ -114,6 +114,28 @@ pub(crate) trait Translate: Send + 'static {
     fn end(&mut self, out: &mut ChunkWriter) -> Result<(), ProviderError>;
 }
 
+/// An error event from the upstream. Before anything reached the client the attempt fails
+/// with `status` (the provider's own for that error), so the router can fail over; after
+/// that, one OpenAI error chunk ends the stream.
+pub(crate) fn upstream_error(
+    out: &mut ChunkWriter,
+    status: u16,
+    message: &str,
+    openai_type: &str,
+) -> Result<Flow, ProviderError> {
+    if !out.started {
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        return Err(ProviderError::Status {
+            status,
+            retry_after: None,
+            content_type: None,
+            body: Bytes::new(),
+        });
+    }
+    out.error(message, openai_type);
+    Ok(Flow::End)
+}
+
 struct Pump<T> {
     upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
     decoder: SseDecoder,
@@ -190,6 +212,37 @@ impl<T: Translate> Pump<T> {
         }
         Ok(())
     }
+}
+
+/// Drives a translator the way the pump does, for the adapters' unit tests.
+#[cfg(test)]
+pub(crate) fn run_translator(
+    translator: &mut impl Translate,
+    events: &[SseEvent],
+    include_usage: bool,
+) -> (Vec<serde_json::Value>, bool, Result<(), ProviderError>) {
+    let mut out = ChunkWriter::new(include_usage);
+    let mut end = None;
+    for event in events {
+        match translator.event(event, &mut out) {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::End) => {
+                end = Some(Ok(()));
+                break;
+            }
+            Err(err) => return (Vec::new(), false, Err(err)),
+        }
+    }
+    let end = end.unwrap_or_else(|| translator.end(&mut out));
+    let bytes = out.take();
+    let text = std::str::from_utf8(&bytes).unwrap_or_default();
+    let chunks = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("every chunk the writer wrote is JSON"))
+        .collect();
+    (chunks, text.ends_with("data: [DONE]\n\n"), end)
 }
 
 #[cfg(test)]
