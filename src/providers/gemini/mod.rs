@@ -94,3 +94,25 @@ impl Provider for Gemini {
         Box::pin(self.embed(call))
     }
 }
+
+/// The translation steps alone, without the network, for `benches/translate.rs`.
+#[doc(hidden)]
+pub mod bench {
+    use super::{request, response, stream};
+    use crate::providers::translate::stream::translate_recorded;
+
+    /// OpenAI request → provider request body; its length.
+    pub fn request(body: &[u8], stream: bool) -> usize {
+        request::translate(body, stream).map(|t| t.body.to_string().len()).unwrap_or(0)
+    }
+
+    /// Provider answer → OpenAI `chat.completion`; its length.
+    pub fn response(body: &[u8]) -> usize {
+        response::translate(body, "gemini-x").map(|b| b.len()).unwrap_or(0)
+    }
+
+    /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.
+    pub fn stream(sse: &[u8], piece: usize) -> usize {
+        translate_recorded(&mut stream::GeminiStream::new("gemini-x"), sse, piece, true)
+    }
+}

@@ -210,9 +210,13 @@ impl ChunkWriter {
         self.started = true;
     }
 
-    /// `: ping`, a comment every SSE client ignores, to keep idle connections alive.
+    /// `: ping`, a comment every SSE client ignores, to keep idle connections alive. Not
+    /// before the first event: the router commits to a stream on its first bytes, and a ping
+    /// must not end the chance to fail over.
     pub fn ping(&mut self) {
-        self.out.extend_from_slice(b": ping\n\n");
+        if self.started {
+            self.out.extend_from_slice(b": ping\n\n");
+        }
     }
 
     /// Everything written since the last call.

@@ -214,6 +214,33 @@ impl<T: Translate> Pump<T> {
     }
 }
 
+/// Decodes and translates a whole recorded stream fed in `piece`-byte chunks; returns the
+/// bytes written. For benchmarks (`benches/translate.rs`), through each adapter's `bench`.
+pub(crate) fn translate_recorded(
+    translator: &mut impl Translate,
+    sse: &[u8],
+    piece: usize,
+    include_usage: bool,
+) -> usize {
+    let mut decoder = SseDecoder::default();
+    let mut out = ChunkWriter::new(include_usage);
+    let mut events = Vec::new();
+    let mut written = 0;
+    for chunk in sse.chunks(piece.max(1)) {
+        if decoder.push(chunk, &mut events).is_err() {
+            return written;
+        }
+        for event in events.drain(..) {
+            if !matches!(translator.event(&event, &mut out), Ok(Flow::Continue)) {
+                return written + out.take().len();
+            }
+        }
+        written += out.take().len();
+    }
+    let _ = translator.end(&mut out);
+    written + out.take().len()
+}
+
 /// Drives a translator the way the pump does, for the adapters' unit tests.
 #[cfg(test)]
 pub(crate) fn run_translator(

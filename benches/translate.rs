@@ -1,0 +1,60 @@
+//! Micro-benchmarks of the translating adapters (Anthropic, Gemini): request, whole answer,
+//! and a recorded stream (the fixtures of `tests/fixtures/`) fed in 64-byte pieces.
+//! `cargo bench --bench translate`; results are quoted in BENCHMARKS.md.
+#![allow(clippy::unwrap_used)]
+
+use divan::{Bencher, black_box};
+use llm_proxy::providers::{anthropic, gemini};
+
+fn main() {
+    divan::main();
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The request of `benches/hot_path.rs`: a system prompt, a tool round trip, one tool.
+const REQUEST: &[u8] = br#"{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},{"role":"user","content":"What is the weather in Paris today? Please answer in one sentence."},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"{\"temp\":21,\"sky\":\"clear\"}"}],"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather for a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],"temperature":0.2,"max_completion_tokens":256,"stream":true,"stream_options":{"include_usage":true}}"#;
+
+#[divan::bench]
+fn anthropic_request() -> usize {
+    let n = anthropic::bench::request(black_box(REQUEST), true);
+    assert!(n > 0);
+    n
+}
+
+#[divan::bench]
+fn anthropic_response(bencher: Bencher) {
+    let body = fixture("anthropic/message_tool_use.json");
+    bencher.bench(|| assert!(anthropic::bench::response(black_box(&body)) > 0));
+}
+
+#[divan::bench]
+fn anthropic_stream(bencher: Bencher) {
+    let sse = fixture("anthropic/stream_tool_use.sse");
+    bencher
+        .counter(divan::counter::BytesCount::of_slice(&sse))
+        .bench(|| anthropic::bench::stream(black_box(&sse), 64));
+}
+
+#[divan::bench]
+fn gemini_request() -> usize {
+    let n = gemini::bench::request(black_box(REQUEST), true);
+    assert!(n > 0);
+    n
+}
+
+#[divan::bench]
+fn gemini_response(bencher: Bencher) {
+    let body = fixture("gemini/generate_function_call.json");
+    bencher.bench(|| assert!(gemini::bench::response(black_box(&body)) > 0));
+}
+
+#[divan::bench]
+fn gemini_stream(bencher: Bencher) {
+    let sse = fixture("gemini/stream_text.sse");
+    bencher
+        .counter(divan::counter::BytesCount::of_slice(&sse))
+        .bench(|| gemini::bench::stream(black_box(&sse), 64));
+}
