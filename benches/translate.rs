@@ -6,6 +6,11 @@
 use divan::{Bencher, black_box};
 use llm_proxy::providers::{anthropic, gemini};
 
+// The binary's allocator, so the figures are the ones the proxy gets.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

@@ -8,7 +8,6 @@ mod stream;
 
 pub use config::AnthropicConfig;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Uri;
 use secrecy::ExposeSecret;
@@ -42,7 +41,7 @@ impl Anthropic {
     async fn send(&self, call: Call) -> Result<Reply, ProviderError> {
         let translated =
             request::translate(&call.body, &call.model_id, call.stream, self.default_max_tokens)?;
-        let body = Bytes::from(translated.body.to_string());
+        let body = super::translate::to_bytes(&translated.body);
         let response = self
             .upstream
             .post(self.messages_uri.clone(), body, call.request_id)
@@ -76,7 +75,9 @@ pub mod bench {
 
     /// OpenAI request → provider request body; its length.
     pub fn request(body: &[u8], stream: bool) -> usize {
-        request::translate(body, "claude-x", stream, 4096).map(|t| t.body.to_string().len()).unwrap_or(0)
+        request::translate(body, "claude-x", stream, 4096)
+            .map(|t| crate::providers::translate::to_bytes(&t.body).len())
+            .unwrap_or(0)
     }
 
     /// Provider answer → OpenAI `chat.completion`; its length.

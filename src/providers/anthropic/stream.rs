@@ -5,6 +5,7 @@
 //! delta; `message_delta` carries the stop reason and the (cumulative) output usage;
 //! `message_stop` ends the stream with the usage chunk (if asked for) and `[DONE]`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -16,33 +17,13 @@ use crate::providers::translate::invalid_response;
 use crate::providers::translate::response::{ChunkWriter, FinishReason};
 use crate::providers::translate::stream::{Flow, SseEvent, Translate, upstream_error};
 
+// One struct per event type, parsed after dispatching on the SSE `event:` name (which
+// Anthropic always sends, equal to the data's `type`): an internally tagged enum would buffer
+// every event before parsing it, and these are parsed once per token.
+
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Event {
-    MessageStart {
-        message: StartMessage,
-    },
-    ContentBlockStart {
-        index: u64,
-        content_block: super::response::Block,
-    },
-    ContentBlockDelta {
-        index: u64,
-        delta: Delta,
-    },
-    ContentBlockStop {},
-    MessageDelta {
-        delta: MessageDelta,
-        #[serde(default)]
-        usage: AnthropicUsage,
-    },
-    MessageStop {},
-    Ping {},
-    Error {
-        error: ErrorDetail,
-    },
-    #[serde(other)]
-    Unknown,
+struct MessageStart {
+    message: StartMessage,
 }
 
 #[derive(Deserialize)]
@@ -54,19 +35,55 @@ struct StartMessage {
 }
 
 #[derive(Deserialize)]
-struct Delta {
-    #[serde(rename = "type")]
-    kind: String,
+struct BlockStart {
+    index: u64,
+    content_block: super::response::Block,
+}
+
+#[derive(Deserialize)]
+struct BlockDelta<'a> {
+    index: u64,
+    #[serde(borrow)]
+    delta: Delta<'a>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct MessageDeltaEvent {
+    delta: MessageDelta,
     #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    partial_json: Option<String>,
+    usage: AnthropicUsage,
 }
 
 #[derive(Deserialize)]
 struct MessageDelta {
     #[serde(default)]
     stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEvent {
+    error: ErrorDetail,
+}
+
+/// For events that arrive without an `event:` name.
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn parse<'a, T: Deserialize<'a>>(data: &'a str) -> Result<T, ProviderError> {
+    serde_json::from_str(data).map_err(|e| invalid_response(PROVIDER, e))
 }
 
 /// What an Anthropic content block turned into.
@@ -103,21 +120,24 @@ impl AnthropicStream {
 
 impl Translate for AnthropicStream {
     fn event(&mut self, event: &SseEvent, out: &mut ChunkWriter) -> Result<Flow, ProviderError> {
-        let parsed: Event = serde_json::from_str(&event.data).map_err(|e| invalid_response(PROVIDER, e))?;
-        if !out.identified()
-            && !matches!(parsed, Event::MessageStart { .. } | Event::Ping {} | Event::Error { .. })
-        {
+        let kind = match event.event.as_str() {
+            "" => Cow::Owned(parse::<TypeOnly>(&event.data)?.kind),
+            name => Cow::Borrowed(name),
+        };
+        if !out.identified() && !matches!(&*kind, "message_start" | "ping" | "error") {
             return Err(ProviderError::InvalidResponse(format!(
                 "the {PROVIDER} stream did not begin with message_start"
             )));
         }
-        match parsed {
-            Event::MessageStart { message } => {
+        match &*kind {
+            "message_start" => {
+                let MessageStart { message } = parse(&event.data)?;
                 out.identify(&message.id, &message.model);
                 self.usage.update(message.usage);
                 out.role(0);
             }
-            Event::ContentBlockStart { index, content_block } => {
+            "content_block_start" => {
+                let BlockStart { index, content_block } = parse(&event.data)?;
                 let kind = match content_block.kind.as_str() {
                     "text" => {
                         out.content(0, content_block.text.as_deref().unwrap_or(""));
@@ -138,20 +158,24 @@ impl Translate for AnthropicStream {
                 };
                 self.blocks.insert(index, kind);
             }
-            Event::ContentBlockDelta { index, delta } => match (self.blocks.get(&index), delta.kind.as_str())
-            {
-                (Some(BlockKind::Text), "text_delta") => out.content(0, delta.text.as_deref().unwrap_or("")),
-                (Some(BlockKind::Tool(tool)), "input_json_delta") => {
-                    out.tool_arguments(0, *tool, delta.partial_json.as_deref().unwrap_or(""));
+            "content_block_delta" => {
+                let BlockDelta { index, delta } = parse(&event.data)?;
+                match (self.blocks.get(&index), &*delta.kind) {
+                    (Some(BlockKind::Text), "text_delta") => {
+                        out.content(0, delta.text.as_deref().unwrap_or(""))
+                    }
+                    (Some(BlockKind::Tool(tool)), "input_json_delta") => {
+                        out.tool_arguments(0, *tool, delta.partial_json.as_deref().unwrap_or(""));
+                    }
+                    (Some(BlockKind::JsonAnswer), "input_json_delta") => {
+                        out.content(0, delta.partial_json.as_deref().unwrap_or(""))
+                    }
+                    // Thinking, signatures, citations: nothing a chat completion can carry.
+                    _ => {}
                 }
-                (Some(BlockKind::JsonAnswer), "input_json_delta") => {
-                    out.content(0, delta.partial_json.as_deref().unwrap_or(""))
-                }
-                // Thinking, signatures, citations: nothing a chat completion can carry.
-                _ => {}
-            },
-            Event::ContentBlockStop {} | Event::Unknown => {}
-            Event::MessageDelta { delta, usage } => {
+            }
+            "message_delta" => {
+                let MessageDeltaEvent { delta, usage } = parse(&event.data)?;
                 self.usage.update(usage);
                 let mut reason = finish_reason(delta.stop_reason.as_deref());
                 if reason == FinishReason::ToolCalls && self.next_tool == 0 {
@@ -161,7 +185,7 @@ impl Translate for AnthropicStream {
                 self.finish = Some(reason);
                 out.finish(0, reason);
             }
-            Event::MessageStop {} => {
+            "message_stop" => {
                 if self.finish.is_none() {
                     out.finish(0, FinishReason::Stop);
                 }
@@ -169,8 +193,9 @@ impl Translate for AnthropicStream {
                 out.done();
                 return Ok(Flow::End);
             }
-            Event::Ping {} => out.ping(),
-            Event::Error { error } => {
+            "ping" => out.ping(),
+            "error" => {
+                let ErrorEvent { error } = parse(&event.data)?;
                 let message = format!("{PROVIDER} stream error ({}): {}", error.kind, error.message);
                 return upstream_error(
                     out,
@@ -179,6 +204,8 @@ impl Translate for AnthropicStream {
                     openai_error_type(&error.kind),
                 );
             }
+            // content_block_stop, and event types added after this was written.
+            _ => {}
         }
         Ok(Flow::Continue)
     }
@@ -304,6 +331,9 @@ mod tests {
 
         let (_, _, end) = run(&[json!({"type": "content_block_delta", "index": 0})], None, false);
         assert!(matches!(end, Err(ProviderError::InvalidResponse(_))));
+        let nameless = SseEvent { event: String::new(), data: tool_stream()[0].to_string() };
+        let mut out = ChunkWriter::new(false);
+        assert!(AnthropicStream::new(None).event(&nameless, &mut out).is_ok(), "the type is read from data");
         let (_, _, end) = run(&[json!({"type": "content_block_stop", "index": 0})], None, false);
         assert!(matches!(end, Err(ProviderError::InvalidResponse(_))), "no message_start first");
     }

@@ -9,7 +9,6 @@ mod stream;
 
 pub use config::GeminiConfig;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Uri;
 use secrecy::ExposeSecret;
@@ -52,7 +51,7 @@ impl Gemini {
         body: &serde_json::Value,
         request_id: http::HeaderValue,
     ) -> Result<http::Response<hyper::body::Incoming>, ProviderError> {
-        let body = Bytes::from(body.to_string());
+        let body = super::translate::to_bytes(body);
         self.upstream.post(uri, body, request_id).await.map_err(|e| to_openai_error(e, response::read_error))
     }
 
@@ -103,7 +102,9 @@ pub mod bench {
 
     /// OpenAI request → provider request body; its length.
     pub fn request(body: &[u8], stream: bool) -> usize {
-        request::translate(body, stream).map(|t| t.body.to_string().len()).unwrap_or(0)
+        request::translate(body, stream)
+            .map(|t| crate::providers::translate::to_bytes(&t.body).len())
+            .unwrap_or(0)
     }
 
     /// Provider answer → OpenAI `chat.completion`; its length.

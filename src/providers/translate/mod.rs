@@ -43,6 +43,12 @@ pub(crate) fn parse_data_url(url: &str) -> Option<DataUrl<'_>> {
     (!media_type.is_empty()).then_some(DataUrl { media_type, data })
 }
 
+/// A JSON value as bytes, without going through `Display`.
+pub(crate) fn to_bytes(value: &serde_json::Value) -> bytes::Bytes {
+    // Serializing a `Value` into memory cannot fail.
+    serde_json::to_vec(value).map(bytes::Bytes::from).unwrap_or_default()
+}
+
 /// A JSON value an upstream answered that could not be read: the provider broke its promise.
 pub(crate) fn invalid_response(provider: &str, err: impl std::fmt::Display) -> ProviderError {
     ProviderError::InvalidResponse(format!("unreadable {provider} response: {err}"))

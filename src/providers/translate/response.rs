@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::HeaderValue;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -96,7 +96,65 @@ pub(crate) fn completion(id: &str, model: &str, choices: Vec<ChoiceOut>, usage: 
     if let Some(usage) = usage {
         body["usage"] = usage.to_json();
     }
-    Bytes::from(body.to_string())
+    super::to_bytes(&body)
+}
+
+/// One `chat.completion.chunk`, serialized straight from borrowed fields: streams write one
+/// per token, so no intermediate `Value` tree.
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChunkChoice<'a>],
+    /// Absent unless `include_usage`; then `null` on every chunk but the usage chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<Value>>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    /// Always `null`: translated providers give no log probabilities.
+    logprobs: (),
+    finish_reason: Option<FinishReason>,
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+/// `data: <json>\n\n`.
+fn write_event(out: &mut BytesMut, body: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    // Serializing plain structs and strings into memory cannot fail.
+    let _ = serde_json::to_writer(out.writer(), body);
+    out.extend_from_slice(b"\n\n");
 }
 
 /// Writes `chat.completion.chunk` events, all with the same `id`, `created` and `model`.
@@ -135,64 +193,73 @@ impl ChunkWriter {
         !self.id.is_empty()
     }
 
-    fn event(&mut self, body: &Value) {
-        self.out.extend_from_slice(b"data: ");
-        self.out.extend_from_slice(body.to_string().as_bytes());
-        self.out.extend_from_slice(b"\n\n");
+    fn chunk(&mut self, choice: u32, delta: Delta<'_>, finish: Option<FinishReason>) {
+        let chunk = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: &[ChunkChoice { index: choice, delta, logprobs: (), finish_reason: finish }],
+            usage: self.include_usage.then_some(None),
+        };
+        write_event(&mut self.out, &chunk);
         self.started = true;
-    }
-
-    fn chunk(&mut self, choice: u32, delta: Value, finish: Option<FinishReason>) {
-        let mut body = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": choice, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        if self.include_usage {
-            body["usage"] = Value::Null;
-        }
-        self.event(&body);
     }
 
     /// The first chunk of a choice: the role, and empty content as OpenAI sends it.
     pub fn role(&mut self, choice: u32) {
-        self.chunk(choice, json!({"role": "assistant", "content": ""}), None);
+        self.chunk(choice, Delta { role: Some("assistant"), content: Some(""), ..Delta::default() }, None);
     }
 
     /// A piece of text.
     pub fn content(&mut self, choice: u32, text: &str) {
         if !text.is_empty() {
-            self.chunk(choice, json!({"content": text}), None);
+            self.chunk(choice, Delta { content: Some(text), ..Delta::default() }, None);
         }
     }
 
     /// The first delta of a tool call: the only one with its `id`, `type` and `name`.
     pub fn tool_call_start(&mut self, choice: u32, index: u32, id: &str, name: &str, arguments: &str) {
-        let call = json!({"index": index, "id": id, "type": "function",
-                          "function": {"name": name, "arguments": arguments}});
-        self.chunk(choice, json!({"tool_calls": [call]}), None);
+        let call = ToolCallDelta {
+            index,
+            id: Some(id),
+            kind: Some("function"),
+            function: FunctionDelta { name: Some(name), arguments },
+        };
+        self.chunk(choice, Delta { tool_calls: Some([call]), ..Delta::default() }, None);
     }
 
     /// More of a tool call's arguments.
     pub fn tool_arguments(&mut self, choice: u32, index: u32, fragment: &str) {
         if !fragment.is_empty() {
-            let call = json!({"index": index, "function": {"arguments": fragment}});
-            self.chunk(choice, json!({"tool_calls": [call]}), None);
+            let call = ToolCallDelta {
+                index,
+                id: None,
+                kind: None,
+                function: FunctionDelta { name: None, arguments: fragment },
+            };
+            self.chunk(choice, Delta { tool_calls: Some([call]), ..Delta::default() }, None);
         }
     }
 
     /// The last chunk of a choice: an empty delta and the finish reason.
     pub fn finish(&mut self, choice: u32, reason: FinishReason) {
-        self.chunk(choice, json!({}), Some(reason));
+        self.chunk(choice, Delta::default(), Some(reason));
     }
 
     /// The usage chunk (`choices: []`), written only when the client asked for it.
     pub fn usage(&mut self, usage: Usage) {
         if self.include_usage {
-            let body = json!({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [], "usage": usage.to_json(),
-            });
-            self.event(&body);
+            let chunk = Chunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: &[],
+                usage: Some(Some(usage.to_json())),
+            };
+            write_event(&mut self.out, &chunk);
+            self.started = true;
         }
     }
 
