@@ -38,7 +38,7 @@ impl Usage {
         let mut usage = json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "total_tokens": self.prompt_tokens.saturating_add(self.completion_tokens),
         });
         if let Some(cached) = self.cached_tokens {
             usage["prompt_tokens_details"] = json!({"cached_tokens": cached});

@@ -311,4 +311,48 @@ mod tests {
     fn an_event_without_its_blank_line_is_not_emitted() {
         assert!(decode_all(&[b"data: {\"partial\":true}\n"]).is_empty());
     }
+
+    /// Every fixture (and OpenAI requests), cut short and with bytes flipped, through both
+    /// adapters' request, answer and stream translation: errors are fine, panics are not.
+    #[test]
+    fn mangled_upstream_payloads_never_panic() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut rng = fastrand::Rng::with_seed(11);
+        for provider in ["anthropic", "gemini", "openai"] {
+            for entry in std::fs::read_dir(format!("{dir}/{provider}")).unwrap() {
+                let original = std::fs::read(entry.unwrap().path()).unwrap();
+                if provider == "openai" {
+                    assert!(crate::providers::anthropic::bench::request(&original, true) > 0);
+                    assert!(
+                        crate::providers::gemini::bench::request(&original, true) == 0,
+                        "no parallel_tool_calls"
+                    );
+                }
+                for round in 0..200 {
+                    let mut bytes = original.clone();
+                    bytes.truncate(rng.usize(0..=bytes.len()));
+                    for _ in 0..round % 4 {
+                        if !bytes.is_empty() {
+                            let at = rng.usize(..bytes.len());
+                            let noise = b"{}[]\":,0a\n";
+                            bytes[at] = noise[rng.usize(..noise.len())];
+                        }
+                    }
+                    let piece = rng.usize(1..40);
+                    crate::providers::anthropic::bench::request(&bytes, round % 2 == 0);
+                    crate::providers::gemini::bench::request(&bytes, round % 2 == 0);
+                    match provider {
+                        "anthropic" => {
+                            crate::providers::anthropic::bench::response(&bytes);
+                            crate::providers::anthropic::bench::stream(&bytes, piece);
+                        }
+                        _ => {
+                            crate::providers::gemini::bench::response(&bytes);
+                            crate::providers::gemini::bench::stream(&bytes, piece);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
