@@ -52,7 +52,22 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: Duration,
 }
 
-/// `router:`: when a deployment counts as failing and for how long it is left alone.
+/// How traffic is shared among the deployments of one priority tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// At random, in proportion to each deployment's `weight`.
+    #[default]
+    Weighted,
+    /// The one with the fewest requests in flight.
+    LeastBusy,
+    /// Power of two choices over a peak-EWMA of observed latency (time to first byte for
+    /// streams), weighted by requests in flight.
+    Latency,
+}
+
+/// `router:`: how deployments are chosen, when one counts as failing and for how long it is
+/// left alone, and how failed requests are retried.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterConfig {
@@ -66,6 +81,29 @@ pub struct RouterConfig {
     /// the silence between two stream chunks.
     #[serde(default = "default_timeout", deserialize_with = "de::seconds")]
     pub timeout_seconds: Duration,
+    /// How a tier's deployments share traffic (overridable per model).
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Extra tries of a failed request within a tier, beyond one try per deployment.
+    #[serde(default, deserialize_with = "de::number")]
+    pub retries: u32,
+    /// Base of the exponential backoff before a retry (full jitter, capped at 2 s).
+    #[serde(default = "default_retry_backoff", deserialize_with = "de::milliseconds")]
+    pub retry_backoff_ms: Duration,
+    /// Retries allowed, as a percentage of recent requests (plus a floor of a few per second).
+    #[serde(default = "default_retry_budget", deserialize_with = "de::number")]
+    pub retry_budget_percent: f64,
+    /// Longest cooldown for a deployment ejected again and again (each ejection in a row adds
+    /// one `cooldown_seconds`); defaults to `cooldown_seconds`, i.e. a fixed cooldown.
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    pub cooldown_max_seconds: Option<Duration>,
+}
+
+impl RouterConfig {
+    /// `cooldown_max_seconds`, or `cooldown_seconds` when unset.
+    pub fn cooldown_max(&self) -> Duration {
+        self.cooldown_max_seconds.unwrap_or(self.cooldown_seconds).max(self.cooldown_seconds)
+    }
 }
 
 /// One entry of `providers:`.
@@ -82,8 +120,16 @@ pub struct NamedProvider {
 pub struct ModelConfig {
     /// The name clients put in `model`.
     pub name: String,
+    /// Other names clients may use for it.
+    pub aliases: Vec<String>,
     /// Where it can be served, in file order (the router sorts by priority).
     pub deployments: Vec<DeploymentConfig>,
+    /// Overrides `router.strategy` for this model.
+    pub strategy: Option<Strategy>,
+    /// Models to try, in order, when every deployment of this one failed.
+    pub fallbacks: Vec<String>,
+    /// Models to try when an upstream says the request exceeds the context window.
+    pub context_window_fallbacks: Vec<String>,
 }
 
 /// One (model, provider) pair: `models.NAME.providers.PROVIDER`.
@@ -95,12 +141,26 @@ pub struct DeploymentConfig {
     pub priority: u32,
     /// The model name sent upstream.
     pub model_id: String,
+    /// Share of its tier's traffic under the `weighted` strategy.
+    pub weight: u32,
+    /// The provider account's requests-per-minute limit for this model, if any.
+    pub rpm: Option<u64>,
+    /// The provider account's tokens-per-minute limit for this model, if any.
+    pub tpm: Option<u64>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
     providers: Mapping,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    strategy: Option<Strategy>,
+    #[serde(default)]
+    fallbacks: Vec<String>,
+    #[serde(default)]
+    context_window_fallbacks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +170,22 @@ struct RawDeployment {
     priority: u32,
     #[serde(default)]
     model_id: Option<String>,
+    #[serde(default = "default_weight", deserialize_with = "de::number")]
+    weight: u32,
+    #[serde(default, deserialize_with = "de::optional_number")]
+    rpm: Option<u64>,
+    #[serde(default, deserialize_with = "de::optional_number")]
+    tpm: Option<u64>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+fn default_retry_backoff() -> Duration {
+    Duration::from_millis(50)
+}
+fn default_retry_budget() -> f64 {
+    20.0
 }
 
 fn default_listen() -> String {
@@ -148,6 +224,11 @@ impl Default for RouterConfig {
             failure_threshold: default_failure_threshold(),
             cooldown_seconds: default_cooldown(),
             timeout_seconds: default_timeout(),
+            strategy: Strategy::default(),
+            retries: 0,
+            retry_backoff_ms: default_retry_backoff(),
+            retry_budget_percent: default_retry_budget(),
+            cooldown_max_seconds: None,
         }
     }
 }
@@ -369,14 +450,63 @@ fn parse_models(
             if model_id.is_empty() {
                 problems.push(format!("{dep_path}.model_id"), "must not be empty");
             }
-            deployments.push(DeploymentConfig { provider, priority: dep.priority, model_id });
+            if dep.weight == 0 {
+                problems.push(format!("{dep_path}.weight"), "must be at least 1");
+            }
+            for (field, cap) in [("rpm", dep.rpm), ("tpm", dep.tpm)] {
+                if cap == Some(0) {
+                    problems.push(format!("{dep_path}.{field}"), "must be at least 1 (leave it out for no limit)");
+                }
+            }
+            deployments.push(DeploymentConfig {
+                provider,
+                priority: dep.priority,
+                model_id,
+                weight: dep.weight,
+                rpm: dep.rpm,
+                tpm: dep.tpm,
+            });
         }
         if deployments.is_empty() {
             problems.push(deployments_path, "a model needs at least one provider");
         }
-        models.push(ModelConfig { name, deployments });
+        models.push(ModelConfig {
+            name,
+            aliases: raw.aliases,
+            deployments,
+            strategy: raw.strategy,
+            fallbacks: raw.fallbacks,
+            context_window_fallbacks: raw.context_window_fallbacks,
+        });
     }
+    validate_model_names(&models, problems);
     models
+}
+
+/// Aliases must not clash with each other or with model names; fallbacks must name models.
+fn validate_model_names(models: &[ModelConfig], problems: &mut Problems) {
+    let mut names: HashSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let models_only = names.clone();
+    for model in models {
+        for (i, alias) in model.aliases.iter().enumerate() {
+            if alias.is_empty() || !names.insert(alias) {
+                problems.push(
+                    format!("models.{}.aliases[{i}]", model.name),
+                    format!("`{alias}` is empty or already names a model or alias"),
+                );
+            }
+        }
+        for (field, list) in [("fallbacks", &model.fallbacks), ("context_window_fallbacks", &model.context_window_fallbacks)] {
+            for (i, target) in list.iter().enumerate() {
+                let path = format!("models.{}.{field}[{i}]", model.name);
+                if target == &model.name {
+                    problems.push(path, "a model cannot fall back to itself");
+                } else if !models_only.contains(target.as_str()) {
+                    problems.push(path, format!("`{target}` is not a model under `models:`"));
+                }
+            }
+        }
+    }
 }
 
 fn validate_server(server: &ServerConfig, problems: &mut Problems) {
@@ -398,6 +528,12 @@ fn validate_router(router: &RouterConfig, problems: &mut Problems) {
     }
     if router.timeout_seconds.is_zero() {
         problems.push("router.timeout_seconds", "must be greater than 0");
+    }
+    if !(0.0..=1000.0).contains(&router.retry_budget_percent) {
+        problems.push("router.retry_budget_percent", "must be between 0 and 1000");
+    }
+    if router.cooldown_max_seconds.is_some_and(|max| max < router.cooldown_seconds) {
+        problems.push("router.cooldown_max_seconds", "must be at least cooldown_seconds");
     }
 }
 

@@ -11,6 +11,10 @@
 //!    failure disables it for another cooldown. A probe whose caller gave up (client
 //!    disconnected) settles nothing and frees the slot for the next request.
 //!
+//! Ejection learns: each consecutive ejection (a probe failing right after one) multiplies the
+//! cooldown (cooldown × ejections in a row, capped by `cooldown_max`); a successful probe
+//! resets it. An operator may also take a deployment out by hand ([`Health::set_manual_off`]).
+//!
 //! A request admitted while enabled that finishes after the deployment was disabled still
 //! counts (a success resets the count) but never lifts a cooldown: only a probe does that.
 //! Transitions are detected with compare-and-swap, so each is logged exactly once.
@@ -26,10 +30,16 @@ use tokio::time::Instant;
 pub struct Health {
     model: Arc<str>,
     provider: Arc<str>,
-    threshold: u32,
-    cooldown: Duration,
+    /// The policy; atomics so a config reload can change it without replacing the state.
+    threshold: AtomicU32,
+    cooldown_ms: AtomicU64,
+    cooldown_max_ms: AtomicU64,
     epoch: Instant,
     failures: AtomicU32,
+    /// Ejections in a row (0 while enabled): the next cooldown is this many cooldowns.
+    ejections: AtomicU32,
+    /// Taken out by an operator: nothing is admitted until put back.
+    manual_off: AtomicBool,
     /// Milliseconds since `epoch` (plus one) until which the deployment is out; 0 = enabled.
     disabled_until: AtomicU64,
     probing: AtomicBool,
@@ -48,6 +58,10 @@ pub struct Snapshot {
     pub retry_in: Duration,
     /// A probe request is in flight.
     pub probing: bool,
+    /// Ejections in a row; the current cooldown is this many `cooldown_seconds`.
+    pub ejections: u32,
+    /// Taken out by an operator (`/admin/deployments/…/disable`).
+    pub manually_disabled: bool,
 }
 
 /// The right to make one attempt. Settle it with [`Permit::success`] or [`Permit::failure`];
@@ -60,23 +74,74 @@ pub struct Permit {
 }
 
 impl Health {
-    /// Fresh, enabled health for `provider` serving `model`.
+    /// Fresh, enabled health for `provider` serving `model`, with a fixed cooldown.
     pub fn new(model: Arc<str>, provider: Arc<str>, threshold: u32, cooldown: Duration) -> Self {
+        Self::with_policy(model, provider, threshold, cooldown, cooldown)
+    }
+
+    /// Fresh, enabled health whose cooldown grows with ejections in a row up to `cooldown_max`.
+    pub fn with_policy(
+        model: Arc<str>,
+        provider: Arc<str>,
+        threshold: u32,
+        cooldown: Duration,
+        cooldown_max: Duration,
+    ) -> Self {
         Self {
             model,
             provider,
-            threshold: threshold.max(1),
-            cooldown,
+            threshold: AtomicU32::new(threshold.max(1)),
+            cooldown_ms: AtomicU64::new(millis(cooldown)),
+            cooldown_max_ms: AtomicU64::new(millis(cooldown_max.max(cooldown))),
             epoch: Instant::now(),
             failures: AtomicU32::new(0),
+            ejections: AtomicU32::new(0),
+            manual_off: AtomicBool::new(false),
             disabled_until: AtomicU64::new(0),
             probing: AtomicBool::new(false),
         }
     }
 
+    /// Changes the policy (a config reload), keeping the state.
+    pub fn set_policy(&self, threshold: u32, cooldown: Duration, cooldown_max: Duration) {
+        self.threshold.store(threshold.max(1), Ordering::Release);
+        self.cooldown_ms.store(millis(cooldown), Ordering::Release);
+        self.cooldown_max_ms.store(millis(cooldown_max.max(cooldown)), Ordering::Release);
+    }
+
+    /// Takes the deployment out by hand (`true`) or puts it back (`false`, which also clears
+    /// any cooldown: the operator has decided). Returns whether anything changed.
+    pub fn set_manual_off(&self, off: bool) -> bool {
+        let changed = self.manual_off.swap(off, Ordering::AcqRel) != off;
+        if changed && !off {
+            self.failures.store(0, Ordering::Release);
+            self.ejections.store(0, Ordering::Release);
+            self.disabled_until.store(0, Ordering::Release);
+        }
+        if changed {
+            tracing::warn!(model = %self.model, provider = %self.provider, disabled = off, "deployment state set by an operator");
+        }
+        changed
+    }
+
+    /// Whether an operator took the deployment out.
+    pub fn manually_disabled(&self) -> bool {
+        self.manual_off.load(Ordering::Acquire)
+    }
+
+    /// The cooldown for the `ejections`-th ejection in a row.
+    fn cooldown_for(&self, ejections: u32) -> Duration {
+        let base = self.cooldown_ms.load(Ordering::Acquire);
+        let max = self.cooldown_max_ms.load(Ordering::Acquire);
+        Duration::from_millis(base.saturating_mul(u64::from(ejections.max(1))).min(max.max(base)))
+    }
+
     /// Asks to make an attempt. `Err` carries how long until a probe may be admitted
-    /// (zero when a probe is already in flight).
+    /// (zero when a probe is already in flight; `Duration::MAX` when taken out by hand).
     pub fn admit(self: &Arc<Self>) -> Result<Permit, Duration> {
+        if self.manual_off.load(Ordering::Acquire) {
+            return Err(Duration::MAX);
+        }
         let until = self.disabled_until.load(Ordering::Acquire);
         if until == 0 {
             return Ok(Permit { health: Arc::clone(self), probe: false });
@@ -108,12 +173,15 @@ impl Health {
         let probing = self.probing.load(Ordering::Acquire);
         let now = self.now_ms();
         let retry_in = Duration::from_millis(until.saturating_sub(now));
+        let manually_disabled = self.manual_off.load(Ordering::Acquire);
         Snapshot {
-            available: until == 0 || (retry_in.is_zero() && !probing),
-            disabled: until != 0,
+            available: !manually_disabled && (until == 0 || (retry_in.is_zero() && !probing)),
+            disabled: until != 0 || manually_disabled,
             consecutive_failures: self.failures.load(Ordering::Acquire),
             retry_in: if until == 0 { Duration::ZERO } else { retry_in },
             probing,
+            ejections: self.ejections.load(Ordering::Acquire),
+            manually_disabled,
         }
     }
 
@@ -124,6 +192,7 @@ impl Health {
     fn succeeded(&self, probe: bool) {
         self.failures.store(0, Ordering::Release);
         if probe {
+            self.ejections.store(0, Ordering::Release);
             // Enable before freeing the probe slot, so no request sees "expired, no probe".
             self.disabled_until.store(0, Ordering::Release);
             self.probing.store(false, Ordering::Release);
@@ -136,22 +205,26 @@ impl Health {
         let now = self.now_ms();
         let hold = retry_after.unwrap_or_default();
         if probe {
-            let until = now.saturating_add(millis(self.cooldown.max(hold)));
+            let ejections = self.ejections.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+            let cooldown = self.cooldown_for(ejections).max(hold);
+            let until = now.saturating_add(millis(cooldown));
             self.disabled_until.store(until, Ordering::Release);
             self.probing.store(false, Ordering::Release);
             tracing::warn!(
                 model = %self.model, provider = %self.provider, consecutive_failures = failures,
-                cooldown_s = self.cooldown.max(hold).as_secs_f64(),
+                ejections, cooldown_s = cooldown.as_secs_f64(),
                 "deployment disabled again: probe failed"
             );
             return;
         }
-        if failures >= self.threshold {
-            let until = now.saturating_add(millis(self.cooldown.max(hold)));
+        if failures >= self.threshold.load(Ordering::Acquire) {
+            let cooldown = self.cooldown_for(1).max(hold);
+            let until = now.saturating_add(millis(cooldown));
             if self.disabled_until.compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                self.ejections.store(1, Ordering::Release);
                 tracing::warn!(
                     model = %self.model, provider = %self.provider, consecutive_failures = failures,
-                    cooldown_s = self.cooldown.max(hold).as_secs_f64(),
+                    cooldown_s = cooldown.as_secs_f64(),
                     "deployment disabled"
                 );
             }
@@ -336,5 +409,45 @@ mod tests {
             .collect();
         let admitted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(admitted, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cooldowns_grow_with_ejections_in_a_row_up_to_the_cap() {
+        let h = Arc::new(Health::with_policy(
+            "m".into(),
+            "p".into(),
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(25),
+        ));
+        h.admit().unwrap().failure(None);
+        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(10));
+        for expected in [20, 25, 25] {
+            tokio::time::advance(Duration::from_secs(30)).await;
+            h.admit().unwrap().failure(None);
+            assert_eq!(h.admit().unwrap_err(), Duration::from_secs(expected));
+        }
+        assert_eq!(h.snapshot().ejections, 4);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        h.admit().unwrap().success();
+        assert_eq!(h.snapshot().ejections, 0);
+        h.admit().unwrap().failure(None);
+        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(10), "a success starts over");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_operator_takes_a_deployment_out_and_back() {
+        let h = Arc::new(Health::new("m".into(), "p".into(), 1, Duration::from_secs(600)));
+        assert!(h.set_manual_off(true));
+        assert!(!h.set_manual_off(true), "no change, no log");
+        assert_eq!(h.admit().unwrap_err(), Duration::MAX);
+        let s = h.snapshot();
+        assert!(s.manually_disabled && s.disabled && !s.available);
+        assert!(h.set_manual_off(false));
+        h.admit().unwrap().failure(None);
+        assert!(h.admit().is_err());
+        h.set_manual_off(true);
+        h.set_manual_off(false);
+        assert!(h.admit().is_ok(), "putting it back clears the cooldown");
     }
 }
