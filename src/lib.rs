@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod providers;
 pub mod router;
 pub mod server;

@@ -1,0 +1,440 @@
+//! Prometheus metrics: the registry, and handles created when a config is loaded so that the
+//! request path only touches atomics (no label lookup, no lock).
+//!
+//! Labels are bounded: model and provider names come from the config, statuses from a fixed
+//! list, outcomes and states from enums. Every metric is documented in README ("Metrics").
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+
+/// Upper bounds (seconds) for request, upstream and first-token latencies.
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+/// Upper bounds (seconds) for the proxy's own overhead: microseconds matter here.
+const OVERHEAD_BUCKETS: &[f64] =
+    &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
+
+/// The statuses `llm_proxy_requests_total` counts separately; any other is `other`.
+const STATUSES: &[u16] = &[200, 400, 401, 403, 404, 405, 413, 422, 429, 500, 502, 503, 504];
+
+/// How an upstream attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx (a stream: its first bytes arrived).
+    Success,
+    /// 400/413/422: the request's fault, relayed.
+    ClientError,
+    /// Anything that counts against the deployment.
+    Failure,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 3] = [Outcome::Success, Outcome::ClientError, Outcome::Failure];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::ClientError => "client_error",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// A deployment's state, as `llm_proxy_deployment_state{state=…}` shows it.
+pub const DEPLOYMENT_STATES: [&str; 4] = ["available", "cooling_down", "probing", "disabled_by_operator"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    model: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentLabels {
+    model: String,
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    model: String,
+    provider: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    model: String,
+    provider: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    model: String,
+    provider: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The process's metrics. Created once; survives config reloads.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<StatusLabels, Counter>,
+    request_duration: HistogramFamily<ModelLabels>,
+    failovers: Family<ModelLabels, Counter>,
+    retries: Family<ModelLabels, Counter>,
+    retry_budget_exhausted: Family<ModelLabels, Counter>,
+    attempts: Family<AttemptLabels, Counter>,
+    upstream_duration: HistogramFamily<DeploymentLabels>,
+    first_token: HistogramFamily<DeploymentLabels>,
+    tokens: Family<TokenLabels, Counter>,
+    deployment_state: Family<StateLabels, Gauge>,
+    reloads: Family<ResultLabels, Counter>,
+    /// Requests being served right now.
+    pub in_flight: Gauge,
+    /// Request time minus time spent waiting on upstreams.
+    pub overhead: Histogram,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// An empty registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("llm_proxy");
+        let m = Self {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram),
+            failovers: Family::default(),
+            retries: Family::default(),
+            retry_budget_exhausted: Family::default(),
+            attempts: Family::default(),
+            upstream_duration: Family::new_with_constructor(latency_histogram),
+            first_token: Family::new_with_constructor(latency_histogram),
+            tokens: Family::default(),
+            deployment_state: Family::default(),
+            reloads: Family::default(),
+            in_flight: Gauge::default(),
+            overhead: Histogram::new(OVERHEAD_BUCKETS),
+            registry: Registry::default(),
+        };
+        registry.register("requests", "Requests answered, by model and HTTP status", m.requests.clone());
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to complete answer (streams: to their end)",
+            m.request_duration.clone(),
+        );
+        registry.register("failovers", "Moves to another deployment after a failed attempt", m.failovers.clone());
+        registry.register("retries", "Extra tries beyond one per deployment (router.retries)", m.retries.clone());
+        registry.register(
+            "retry_budget_exhausted",
+            "Retries not made because the retry budget was spent",
+            m.retry_budget_exhausted.clone(),
+        );
+        registry.register("upstream_attempts", "Upstream attempts by outcome", m.attempts.clone());
+        registry.register(
+            "upstream_duration_seconds",
+            "Time per upstream attempt, to the whole body (streams: to first bytes)",
+            m.upstream_duration.clone(),
+        );
+        registry.register(
+            "time_to_first_token_seconds",
+            "Streams: time from request to the first bytes from the upstream",
+            m.first_token.clone(),
+        );
+        registry.register("tokens", "Tokens reported by upstreams, in (prompt) and out (completion)", m.tokens.clone());
+        registry.register(
+            "deployment_state",
+            "1 for each deployment's current state (available, cooling_down, probing, disabled_by_operator)",
+            m.deployment_state.clone(),
+        );
+        registry.register("config_reloads", "Config reloads by result", m.reloads.clone());
+        registry.register("in_flight_requests", "Requests being served", m.in_flight.clone());
+        registry.register(
+            "overhead_seconds",
+            "The proxy's own time per request: total minus time waiting on upstreams",
+            m.overhead.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The handles of one model, created once per config load.
+    pub fn model(&self, model: &str) -> ModelMetrics {
+        let label = ModelLabels { model: model.to_string() };
+        let status = |status: &str| StatusLabels { model: model.to_string(), status: status.to_string() };
+        ModelMetrics {
+            requests: STATUSES.iter().map(|s| get(&self.requests, &status(&s.to_string()))).collect(),
+            other_status: get(&self.requests, &status("other")),
+            duration: get(&self.request_duration, &label),
+            failovers: get(&self.failovers, &label),
+            retries: get(&self.retries, &label),
+            budget_exhausted: get(&self.retry_budget_exhausted, &label),
+        }
+    }
+
+    /// The handles of one deployment, created once per config load.
+    pub fn deployment(&self, model: &str, provider: &str) -> DeploymentMetrics {
+        let labels = DeploymentLabels { model: model.to_string(), provider: provider.to_string() };
+        let attempt = |outcome: Outcome| AttemptLabels {
+            model: model.to_string(),
+            provider: provider.to_string(),
+            outcome: outcome.label(),
+        };
+        let tokens = |direction| TokenLabels { model: model.to_string(), provider: provider.to_string(), direction };
+        DeploymentMetrics(Arc::new(DeploymentHandles {
+            attempts: Outcome::ALL.map(|o| get(&self.attempts, &attempt(o))),
+            duration: get(&self.upstream_duration, &labels),
+            first_token: get(&self.first_token, &labels),
+            tokens_in: get(&self.tokens, &tokens("in")),
+            tokens_out: get(&self.tokens, &tokens("out")),
+        }))
+    }
+
+    /// Sets the state gauges of one deployment (at scrape time).
+    pub fn set_deployment_state(&self, model: &str, provider: &str, state: &str) {
+        for candidate in DEPLOYMENT_STATES {
+            let labels = StateLabels { model: model.to_string(), provider: provider.to_string(), state: candidate };
+            self.deployment_state.get_or_create(&labels).set(i64::from(candidate == state));
+        }
+    }
+
+    /// Forgets every deployment's state gauges (before setting them again after a reload, so
+    /// removed deployments disappear).
+    pub fn clear_deployment_states(&self) {
+        self.deployment_state.clear();
+    }
+
+    /// Counts a config reload.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads.get_or_create(&ResultLabels { result: if ok { "success" } else { "failure" } }).inc();
+    }
+
+    /// Counts a request for a model that is not configured (label `model=""`).
+    pub fn unknown_model(&self, status: u16) {
+        self.requests
+            .get_or_create(&StatusLabels { model: String::new(), status: status_label(status) })
+            .inc();
+    }
+
+    /// The text exposition (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The handle for `labels`, the family's lock released before returning: a guard kept alive
+/// to the end of a larger expression would deadlock the next `get_or_create` on the family.
+fn get<L, M, C>(family: &Family<L, M, C>, labels: &L) -> M
+where
+    L: Clone + std::hash::Hash + Eq,
+    M: Clone,
+    C: prometheus_client::metrics::family::MetricConstructor<M>,
+{
+    let guard = family.get_or_create(labels);
+    guard.clone()
+}
+
+fn status_label(status: u16) -> String {
+    if STATUSES.contains(&status) { status.to_string() } else { "other".to_string() }
+}
+
+/// One model's handles.
+#[derive(Clone, Debug)]
+pub struct ModelMetrics {
+    requests: Vec<Counter>,
+    other_status: Counter,
+    duration: Histogram,
+    failovers: Counter,
+    retries: Counter,
+    budget_exhausted: Counter,
+}
+
+impl ModelMetrics {
+    /// A request answered with `status` after `elapsed`.
+    pub fn request(&self, status: u16, elapsed: Duration) {
+        match STATUSES.iter().position(|&s| s == status) {
+            Some(i) => self.requests[i].inc(),
+            None => self.other_status.inc(),
+        };
+        self.duration.observe(elapsed);
+    }
+
+    /// A move to another deployment after a failure.
+    pub fn failover(&self) {
+        self.failovers.inc();
+    }
+
+    /// A retry made.
+    pub fn retry(&self) {
+        self.retries.inc();
+    }
+
+    /// A retry not made: the budget was spent.
+    pub fn budget_exhausted(&self) {
+        self.budget_exhausted.inc();
+    }
+}
+
+#[derive(Debug)]
+struct DeploymentHandles {
+    attempts: [Counter; 3],
+    duration: Histogram,
+    first_token: Histogram,
+    tokens_in: Counter,
+    tokens_out: Counter,
+}
+
+/// One deployment's handles; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DeploymentMetrics(Arc<DeploymentHandles>);
+
+impl DeploymentMetrics {
+    /// An attempt ended with `outcome` after `elapsed` (streams: to first bytes, which is also
+    /// their time to first token).
+    pub fn attempt(&self, outcome: Outcome, elapsed: Duration, stream: bool) {
+        let index = Outcome::ALL.iter().position(|&o| o == outcome).unwrap_or(2);
+        self.0.attempts[index].inc();
+        self.0.duration.observe(elapsed);
+        if stream && outcome == Outcome::Success {
+            self.0.first_token.observe(elapsed);
+        }
+    }
+
+    /// Tokens the upstream reported.
+    pub fn tokens(&self, prompt: u64, completion: u64) {
+        self.0.tokens_in.inc_by(prompt);
+        self.0.tokens_out.inc_by(completion);
+    }
+}
+
+/// A histogram whose observations are lock-free (the crate's own takes a mutex per
+/// observation): per-bucket atomic counts, the sum kept in nanoseconds.
+#[derive(Clone, Debug)]
+pub struct Histogram(Arc<HistogramInner>);
+
+#[derive(Debug)]
+struct HistogramInner {
+    bounds: &'static [f64],
+    /// Non-cumulative counts; one more than `bounds` for `+Inf`.
+    counts: Box<[AtomicU64]>,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self(Arc::new(HistogramInner {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }))
+    }
+
+    /// Records one duration.
+    pub fn observe(&self, value: Duration) {
+        let secs = value.as_secs_f64();
+        let bucket = self.0.bounds.iter().position(|&b| secs <= b).unwrap_or(self.0.bounds.len());
+        self.0.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        // The encoder takes per-bucket counts and accumulates them itself.
+        let mut total = 0;
+        let mut buckets = Vec::with_capacity(self.0.counts.len());
+        for (i, count) in self.0.counts.iter().enumerate() {
+            let count = count.load(Ordering::Relaxed);
+            total += count;
+            buckets.push((self.0.bounds.get(i).copied().unwrap_or(f64::INFINITY), count));
+        }
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_the_documented_names_and_values() {
+        let metrics = Metrics::new();
+        let model = metrics.model("gpt-4o");
+        model.request(200, Duration::from_millis(30));
+        model.request(200, Duration::from_millis(70));
+        model.request(418, Duration::from_millis(1));
+        model.failover();
+        let deployment = metrics.deployment("gpt-4o", "openai");
+        deployment.attempt(Outcome::Success, Duration::from_millis(20), true);
+        deployment.tokens(11, 7);
+        metrics.overhead.observe(Duration::from_micros(40));
+        metrics.set_deployment_state("gpt-4o", "openai", "available");
+        metrics.reloaded(true);
+        let text = metrics.encode();
+        for line in [
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"200\"} 2",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"other\"} 1",
+            "llm_proxy_failovers_total{model=\"gpt-4o\"} 1",
+            "llm_proxy_upstream_attempts_total{model=\"gpt-4o\",provider=\"openai\",outcome=\"success\"} 1",
+            "llm_proxy_time_to_first_token_seconds_count{model=\"gpt-4o\",provider=\"openai\"} 1",
+            "llm_proxy_tokens_total{model=\"gpt-4o\",provider=\"openai\",direction=\"in\"} 11",
+            "llm_proxy_deployment_state{model=\"gpt-4o\",provider=\"openai\",state=\"available\"} 1",
+            "llm_proxy_deployment_state{model=\"gpt-4o\",provider=\"openai\",state=\"probing\"} 0",
+            "llm_proxy_config_reloads_total{result=\"success\"} 1",
+            "llm_proxy_request_duration_seconds_bucket{le=\"0.05\",model=\"gpt-4o\"} 2",
+            "llm_proxy_request_duration_seconds_count{model=\"gpt-4o\"} 3",
+            "llm_proxy_request_duration_seconds_bucket{le=\"+Inf\",model=\"gpt-4o\"} 3",
+            "llm_proxy_overhead_seconds_bucket{le=\"0.00005\"} 1",
+            "llm_proxy_in_flight_requests 0",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+    }
+}
