@@ -17,7 +17,8 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) for request, upstream and first-token latencies.
-const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
 /// Upper bounds (seconds) for the proxy's own overhead: microseconds matter here.
 const OVERHEAD_BUCKETS: &[f64] =
     &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
@@ -158,8 +159,16 @@ impl Metrics {
             "Time from request to complete answer (streams: to their end)",
             m.request_duration.clone(),
         );
-        registry.register("failovers", "Moves to another deployment after a failed attempt", m.failovers.clone());
-        registry.register("retries", "Extra tries beyond one per deployment (router.retries)", m.retries.clone());
+        registry.register(
+            "failovers",
+            "Moves to another deployment after a failed attempt",
+            m.failovers.clone(),
+        );
+        registry.register(
+            "retries",
+            "Extra tries beyond one per deployment (router.retries)",
+            m.retries.clone(),
+        );
         registry.register(
             "retry_budget_exhausted",
             "Retries not made because the retry budget was spent",
@@ -176,7 +185,11 @@ impl Metrics {
             "Streams: time from request to the first bytes from the upstream",
             m.first_token.clone(),
         );
-        registry.register("tokens", "Tokens reported by upstreams, in (prompt) and out (completion)", m.tokens.clone());
+        registry.register(
+            "tokens",
+            "Tokens reported by upstreams, in (prompt) and out (completion)",
+            m.tokens.clone(),
+        );
         registry.register(
             "deployment_state",
             "1 for each deployment's current state (available, cooling_down, probing, disabled_by_operator)",
@@ -214,7 +227,8 @@ impl Metrics {
             provider: provider.to_string(),
             outcome: outcome.label(),
         };
-        let tokens = |direction| TokenLabels { model: model.to_string(), provider: provider.to_string(), direction };
+        let tokens =
+            |direction| TokenLabels { model: model.to_string(), provider: provider.to_string(), direction };
         DeploymentMetrics(Arc::new(DeploymentHandles {
             attempts: Outcome::ALL.map(|o| get(&self.attempts, &attempt(o))),
             duration: get(&self.upstream_duration, &labels),
@@ -227,7 +241,8 @@ impl Metrics {
     /// Sets the state gauges of one deployment (at scrape time).
     pub fn set_deployment_state(&self, model: &str, provider: &str, state: &str) {
         for candidate in DEPLOYMENT_STATES {
-            let labels = StateLabels { model: model.to_string(), provider: provider.to_string(), state: candidate };
+            let labels =
+                StateLabels { model: model.to_string(), provider: provider.to_string(), state: candidate };
             self.deployment_state.get_or_create(&labels).set(i64::from(candidate == state));
         }
     }

@@ -455,7 +455,10 @@ fn parse_models(
             }
             for (field, cap) in [("rpm", dep.rpm), ("tpm", dep.tpm)] {
                 if cap == Some(0) {
-                    problems.push(format!("{dep_path}.{field}"), "must be at least 1 (leave it out for no limit)");
+                    problems.push(
+                        format!("{dep_path}.{field}"),
+                        "must be at least 1 (leave it out for no limit)",
+                    );
                 }
             }
             deployments.push(DeploymentConfig {
@@ -496,7 +499,9 @@ fn validate_model_names(models: &[ModelConfig], problems: &mut Problems) {
                 );
             }
         }
-        for (field, list) in [("fallbacks", &model.fallbacks), ("context_window_fallbacks", &model.context_window_fallbacks)] {
+        for (field, list) in
+            [("fallbacks", &model.fallbacks), ("context_window_fallbacks", &model.context_window_fallbacks)]
+        {
             for (i, target) in list.iter().enumerate() {
                 let path = format!("models.{}.{field}[{i}]", model.name);
                 if target == &model.name {

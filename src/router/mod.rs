@@ -4,8 +4,11 @@
 //! client's body (with `model` rewritten), classifies what comes back, keeps health, and
 //! stops at the first success, the first client error, or when no deployment is left.
 
+pub mod balance;
 pub mod classify;
 pub mod health;
+pub mod limits;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::fmt;
