@@ -47,7 +47,7 @@ fn big_router() -> Router {
     }
     let env = std::collections::HashMap::<String, String>::new();
     let config = llm_proxy::Config::parse(&yaml, Path::new("bench.yaml"), &env).unwrap();
-    Router::new(&config).unwrap()
+    Router::new(&config, &llm_proxy::metrics::Metrics::new(), None).unwrap()
 }
 
 #[divan::bench]

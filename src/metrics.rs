@@ -209,14 +209,14 @@ impl Metrics {
     pub fn model(&self, model: &str) -> ModelMetrics {
         let label = ModelLabels { model: model.to_string() };
         let status = |status: &str| StatusLabels { model: model.to_string(), status: status.to_string() };
-        ModelMetrics {
+        ModelMetrics(Arc::new(ModelHandles {
             requests: STATUSES.iter().map(|s| get(&self.requests, &status(&s.to_string()))).collect(),
             other_status: get(&self.requests, &status("other")),
             duration: get(&self.request_duration, &label),
             failovers: get(&self.failovers, &label),
             retries: get(&self.retries, &label),
             budget_exhausted: get(&self.retry_budget_exhausted, &label),
-        }
+        }))
     }
 
     /// The handles of one deployment, created once per config load.
@@ -290,9 +290,12 @@ fn status_label(status: u16) -> String {
     if STATUSES.contains(&status) { status.to_string() } else { "other".to_string() }
 }
 
-/// One model's handles.
+/// One model's handles; cheap to clone.
 #[derive(Clone, Debug)]
-pub struct ModelMetrics {
+pub struct ModelMetrics(Arc<ModelHandles>);
+
+#[derive(Debug)]
+struct ModelHandles {
     requests: Vec<Counter>,
     other_status: Counter,
     duration: Histogram,
@@ -305,25 +308,25 @@ impl ModelMetrics {
     /// A request answered with `status` after `elapsed`.
     pub fn request(&self, status: u16, elapsed: Duration) {
         match STATUSES.iter().position(|&s| s == status) {
-            Some(i) => self.requests[i].inc(),
-            None => self.other_status.inc(),
+            Some(i) => self.0.requests[i].inc(),
+            None => self.0.other_status.inc(),
         };
-        self.duration.observe(elapsed);
+        self.0.duration.observe(elapsed);
     }
 
     /// A move to another deployment after a failure.
     pub fn failover(&self) {
-        self.failovers.inc();
+        self.0.failovers.inc();
     }
 
     /// A retry made.
     pub fn retry(&self) {
-        self.retries.inc();
+        self.0.retries.inc();
     }
 
     /// A retry not made: the budget was spent.
     pub fn budget_exhausted(&self) {
-        self.budget_exhausted.inc();
+        self.0.budget_exhausted.inc();
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::time::timeout;
 
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::providers::ProviderError;
-use crate::router::{Committed, Permit};
+use crate::router::{Committed, Ticket};
 
 /// Largest single event held while waiting for its end.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -48,7 +48,7 @@ pub fn relay(
         scanner: EventScanner::default(),
         idle_timeout: committed.idle_timeout,
         provider: committed.provider,
-        finish: Some(Finish { permit: committed.permit, on_end: Box::new(on_end) }),
+        finish: Some(Finish { ticket: committed.ticket, on_end: Box::new(on_end) }),
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let bytes = state.next().await?;
@@ -66,7 +66,7 @@ struct Relay {
 }
 
 struct Finish {
-    permit: Permit,
+    ticket: Ticket,
     on_end: Box<dyn FnOnce(&StreamEnd) + Send>,
 }
 
@@ -121,11 +121,11 @@ impl Relay {
     }
 
     fn end(&mut self, end: StreamEnd) {
-        if let Some(Finish { permit, on_end }) = self.finish.take() {
+        if let Some(Finish { ticket, on_end }) = self.finish.take() {
             match end {
-                StreamEnd::Completed => permit.success(),
-                StreamEnd::Failed(_) => permit.failure(None),
-                StreamEnd::ClientGone => drop(permit),
+                StreamEnd::Completed => ticket.success(self.scanner.usage),
+                StreamEnd::Failed(_) => ticket.failure(None),
+                StreamEnd::ClientGone => ticket.abandon(),
             }
             on_end(&end);
         }
@@ -164,6 +164,8 @@ pub struct EventScanner {
     pub done: bool,
     /// Seen an event whose data is an `{"error": …}` object.
     pub saw_error: bool,
+    /// (prompt, completion) tokens from the usage chunk, if the stream had one.
+    pub usage: Option<(u64, u64)>,
 }
 
 impl EventScanner {
@@ -243,6 +245,9 @@ impl EventScanner {
                 self.done = true;
             } else if data.starts_with(b"{\"error\"") {
                 self.saw_error = true;
+            } else if memchr::memmem::find(data, b"\"usage\":{").is_some() {
+                // Only the usage chunk has a usage object; other chunks have none or null.
+                self.usage = crate::api::usage_of(data).or(self.usage);
             }
         }
     }
@@ -297,6 +302,19 @@ mod tests {
             assert_eq!(String::from_utf8(out).unwrap(), stream);
             assert!(scanner.done);
         }
+    }
+
+    #[test]
+    fn picks_up_the_usage_chunk() {
+        let mut s = EventScanner::default();
+        feed(
+            &mut s,
+            &[
+                "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n",
+                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\ndata: [DONE]\n\n",
+            ],
+        );
+        assert_eq!(s.usage, Some((9, 2)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 pub mod request;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// OpenAI's error envelope: `{"error":{"message","type","param","code"}}`, all four keys
 /// always present (`param` and `code` may be null), as the official SDKs expect.
@@ -60,5 +60,41 @@ impl<'a> Model<'a> {
     /// A model entry named `id`.
     pub fn new(id: &'a str, created: u64) -> Self {
         Self { id, object: "model", created, owned_by: "llm-proxy" }
+    }
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    #[serde(default)]
+    usage: Option<UsageCounts>,
+}
+
+#[derive(Deserialize)]
+struct UsageCounts {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// (prompt, completion) tokens from an OpenAI body or stream chunk that reports `usage`.
+/// Everything else in the JSON is skipped, not decoded.
+pub fn usage_of(json: &[u8]) -> Option<(u64, u64)> {
+    let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
+    Some((usage.prompt_tokens, usage.completion_tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_when_reported() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#;
+        assert_eq!(usage_of(body), Some((5, 3)));
+        assert_eq!(usage_of(br#"{"choices":[],"usage":null}"#), None);
+        assert_eq!(usage_of(b"not json"), None);
+        let embeddings = br#"{"data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#;
+        assert_eq!(usage_of(embeddings), Some((4, 0)));
     }
 }

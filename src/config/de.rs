@@ -80,6 +80,22 @@ where
     Ok(Option::<Wrapper<T>>::deserialize(deserializer)?.map(|Wrapper(value)| value))
 }
 
+/// A whole number of milliseconds (or a numeric string from the environment).
+pub fn milliseconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let ms: u64 = number(deserializer)?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// Like [`seconds`], optional.
+pub fn optional_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let secs: Option<f64> = optional_number(deserializer)?;
+    secs.map(|secs| {
+        Duration::try_from_secs_f64(secs)
+            .map_err(|_| de::Error::custom(format_args!("invalid duration {secs}: expected seconds ≥ 0")))
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,20 +126,4 @@ mod tests {
         assert!(err.to_string().contains("invalid duration"), "{err}");
         assert!(serde_yaml_ng::from_str::<Sample>("{count: -1, wait: 1}").is_err());
     }
-}
-
-/// A whole number of milliseconds (or a numeric string from the environment).
-pub fn milliseconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let ms: u64 = number(deserializer)?;
-    Ok(Duration::from_millis(ms))
-}
-
-/// Like [`seconds`], optional.
-pub fn optional_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    let secs: Option<f64> = optional_number(deserializer)?;
-    secs.map(|secs| {
-        Duration::try_from_secs_f64(secs)
-            .map_err(|_| de::Error::custom(format_args!("invalid duration {secs}: expected seconds ≥ 0")))
-    })
-    .transpose()
 }

@@ -46,6 +46,25 @@ pub fn classify(error: &ProviderError) -> Verdict {
     }
 }
 
+/// Whether a client error says the request does not fit the model's context window, in the
+/// words OpenAI (`context_length_exceeded`), Anthropic ("prompt is too long"), Gemini ("exceeds
+/// the maximum number of tokens") and the compatible hosts use.
+pub fn context_window_exceeded(status: StatusCode, body: &[u8]) -> bool {
+    const PHRASES: &[&str] = &[
+        "context_length_exceeded",
+        "maximum context length",
+        "context window",
+        "prompt is too long",
+        "exceeds the maximum number of tokens",
+        "too many tokens",
+    ];
+    if !matches!(status.as_u16(), 400 | 413 | 422) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_lowercase();
+    PHRASES.iter().any(|phrase| text.contains(phrase))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +99,21 @@ mod tests {
         assert_eq!(classify(&status(429, wait)), Verdict::ProviderFailure { retry_after: wait });
         assert_eq!(classify(&status(503, wait)), Verdict::ProviderFailure { retry_after: wait });
         assert_eq!(classify(&status(500, wait)), Verdict::ProviderFailure { retry_after: None });
+    }
+
+    #[test]
+    fn context_window_errors_are_recognised_in_every_providers_words() {
+        for body in [
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}}"#,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#,
+            r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#,
+        ] {
+            assert!(context_window_exceeded(StatusCode::BAD_REQUEST, body.as_bytes()), "{body}");
+        }
+        assert!(!context_window_exceeded(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"bad temperature"}}"#
+        ));
+        assert!(!context_window_exceeded(StatusCode::INTERNAL_SERVER_ERROR, b"maximum context length"));
     }
 }

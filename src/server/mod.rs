@@ -1,12 +1,15 @@
 //! The HTTP edge: the axum app, its middleware stack, and serving with graceful shutdown.
 
+mod admin;
 pub mod error;
 mod routes;
 
 use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use axum::Router as HttpRouter;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -20,43 +23,147 @@ use tokio::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::providers::BuildError;
 use crate::router::Router;
 use error::{ErrorKind, ProxyError};
 
 /// Who served a response: the provider's name, or `none` when the proxy answered itself.
 pub const PROVIDER_HEADER: &str = "x-llm-proxy-provider";
+/// The model that served a response, when a fallback served it instead of the one asked for.
+pub const MODEL_HEADER: &str = "x-llm-proxy-model";
 /// How many upstream attempts a response took.
 pub const ATTEMPTS_HEADER: &str = "x-llm-proxy-attempts";
 /// Taken from the client or generated; echoed back and sent upstream.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Everything a request handler needs, shared by all requests.
+/// Everything a request handler needs, shared by all requests and every core.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 struct Shared {
-    router: Router,
+    /// The config in force, swapped whole on reload: a request loads it once (an atomic
+    /// increment, no lock) and finishes on it, whatever reloads happen meanwhile.
+    live: ArcSwap<Live>,
+    metrics: Metrics,
+    /// Where reloads read from; `None` when built from a config in memory.
+    source: Option<PathBuf>,
+    /// Reloads one at a time (never taken on the request path).
+    reloading: std::sync::Mutex<()>,
+}
+
+/// One loaded config: the routing table and the edge's settings.
+pub struct Live {
+    /// The routing table.
+    pub router: Router,
     master_key: Option<SecretString>,
     max_body_bytes: usize,
-    /// Unix seconds when the config was loaded: the `created` of every model.
+    /// Unix seconds when this config was loaded: the `created` of every model.
     created: u64,
+    listen: String,
+    grace: Duration,
+}
+
+impl Live {
+    fn new(config: &Config, metrics: &Metrics, previous: Option<&Live>) -> Result<Self, BuildError> {
+        Ok(Self {
+            router: Router::new(config, metrics, previous.map(|p| &p.router))?,
+            master_key: config.server.master_key().map(|key| SecretString::from(key.to_string())),
+            max_body_bytes: config.server.max_body_bytes,
+            created: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            listen: config.server.listen.clone(),
+            grace: config.server.shutdown_grace_seconds,
+        })
+    }
+}
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reloaded {
+    /// Models now configured.
+    pub models: usize,
+    /// Deployments now configured.
+    pub deployments: usize,
+}
+
+/// Why a reload was refused; the config in force stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new file is invalid (every problem listed).
+    #[error("{0}")]
+    Invalid(#[from] crate::config::ConfigError),
+    /// A provider client could not be built.
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    /// The proxy was started from a config in memory.
+    #[error("there is no config file to reload")]
+    NoSource,
 }
 
 impl AppState {
     /// Builds providers and the routing table from a validated config.
     pub fn new(config: &Config) -> Result<Self, BuildError> {
+        Self::build(config, None)
+    }
+
+    /// Like [`AppState::new`], remembering `file` so [`AppState::reload`] can read it again.
+    pub fn from_file(config: &Config, file: &Path) -> Result<Self, BuildError> {
+        Self::build(config, Some(file.to_path_buf()))
+    }
+
+    fn build(config: &Config, source: Option<PathBuf>) -> Result<Self, BuildError> {
+        let metrics = Metrics::new();
+        let live = Live::new(config, &metrics, None)?;
         Ok(Self(Arc::new(Shared {
-            router: Router::new(config)?,
-            master_key: config.server.master_key().map(|key| SecretString::from(key.to_string())),
-            max_body_bytes: config.server.max_body_bytes,
-            created: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            live: ArcSwap::from_pointee(live),
+            metrics,
+            source,
+            reloading: std::sync::Mutex::new(()),
         })))
     }
 
-    /// The routing table.
-    pub fn router(&self) -> &Router {
-        &self.0.router
+    /// The config in force.
+    pub fn live(&self) -> Arc<Live> {
+        self.0.live.load_full()
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Reads the config file again and, if it is valid, puts it in force atomically:
+    /// requests in flight finish on the old one; deployments that still exist keep their
+    /// health, load and caps. If it is invalid, the old config stays and the error says why.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let _one_at_a_time = self.0.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = self.try_reload();
+        self.0.metrics.reloaded(result.is_ok());
+        match &result {
+            Ok(done) => {
+                tracing::info!(models = done.models, deployments = done.deployments, "config reloaded")
+            }
+            Err(err) => tracing::error!("config reload refused, the previous config stays in force: {err}"),
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<Reloaded, ReloadError> {
+        let file = self.0.source.as_deref().ok_or(ReloadError::NoSource)?;
+        let config = Config::load(file)?;
+        let previous = self.0.live.load_full();
+        let live = Live::new(&config, &self.0.metrics, Some(&previous))?;
+        if live.listen != previous.listen || live.grace != previous.grace {
+            tracing::warn!(
+                "server.listen and server.shutdown_grace_seconds take effect only after a restart"
+            );
+        }
+        let done = Reloaded {
+            models: live.router.models().len(),
+            deployments: live.router.models().iter().map(|m| m.deployments.len()).sum(),
+        };
+        self.0.live.store(Arc::new(live));
+        Ok(done)
     }
 }
 
@@ -73,6 +180,10 @@ pub fn app(state: AppState) -> HttpRouter {
         .route("/v1/models/{*id}", get(routes::get_model))
         .route("/health", get(routes::health))
         .route("/health/ready", get(routes::ready))
+        .route("/metrics", get(admin::metrics))
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/deployments", get(admin::deployments))
+        .route("/admin/deployments/{*target}", post(admin::set_deployment))
         .fallback(routes::unknown_endpoint)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(CatchPanicLayer::custom(|_| ProxyError::Internal.into_response()))
@@ -89,8 +200,8 @@ fn new_request_id() -> HeaderValue {
 }
 
 /// `/v1` requests must carry the master key, when `server.master_key` is set.
-fn check_master_key(state: &AppState, headers: &HeaderMap) -> Result<(), ProxyError> {
-    let Some(expected) = &state.0.master_key else {
+fn check_master_key(live: &Live, headers: &HeaderMap) -> Result<(), ProxyError> {
+    let Some(expected) = &live.master_key else {
         return Ok(());
     };
     match presented_key(headers) {
@@ -137,7 +248,7 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
     let uri = request.uri().clone();
     let path = uri.path();
     let mut response = match path.starts_with("/v1/") {
-        true => match check_master_key(&state, request.headers()) {
+        true => match check_master_key(&state.live(), request.headers()) {
             Ok(()) => next.run(request).await,
             Err(error) => error.into_response(),
         },

@@ -11,7 +11,9 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
-use super::{ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, PROVIDER_HEADER, RequestLine, RouteInfo};
+use super::{
+    ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, MODEL_HEADER, PROVIDER_HEADER, RequestLine, RouteInfo,
+};
 use crate::api::request::{ApiRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
 use crate::router::{Served, ceil_secs};
@@ -37,21 +39,32 @@ async fn dispatch(
     parse: fn(Bytes) -> Result<ApiRequest, InvalidRequest>,
 ) -> Response {
     let started = Instant::now();
-    let request = match read_body(body, &headers, state.0.max_body_bytes)
+    let metrics = state.metrics();
+    let in_flight = InFlightGauge::new(&metrics.in_flight);
+    // Loaded once: this request finishes on this config whatever reloads happen meanwhile.
+    let live = state.live();
+    let request = match read_body(body, &headers, live.max_body_bytes)
         .await
         .and_then(|bytes| parse(bytes).map_err(ProxyError::from))
     {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => {
+            let response = error.into_response();
+            metrics.unknown_model(response.status().as_u16());
+            return response;
+        }
     };
     // The edge guarantees the header; the fallback only keeps this total.
     let request_id = headers.get(super::REQUEST_ID_HEADER).cloned().unwrap_or(HeaderValue::from_static(""));
-    let dispatch = state.router().route(&request, &request_id).await;
+    let dispatch = live.router.route(&request, &request_id).await;
+    let model_metrics = dispatch.metrics.clone();
     let info = RouteInfo {
         model: Some(Arc::from(request.model())),
         provider: dispatch.provider.clone(),
         attempts: dispatch.attempts,
     };
+    let overhead = started.elapsed().saturating_sub(dispatch.upstream_time);
+    metrics.overhead.observe(overhead);
     let mut response = match dispatch.result {
         Ok(Served::Json(body)) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
         Ok(Served::ClientError { status, content_type, body }) => {
@@ -59,12 +72,17 @@ async fn dispatch(
         }
         Ok(Served::Stream(committed)) => {
             let log_info = info.clone();
+            let model_metrics = model_metrics.clone();
             let on_end = move |end: &StreamEnd| {
+                let _in_flight = in_flight;
                 let outcome = match end {
                     StreamEnd::Completed => "completed",
                     StreamEnd::Failed(_) => "failed",
                     StreamEnd::ClientGone => "client_gone",
                 };
+                if let Some(metrics) = &model_metrics {
+                    metrics.request(200, started.elapsed());
+                }
                 RequestLine {
                     method: "POST",
                     path: "/v1/chat/completions", // only chat streams
@@ -94,13 +112,40 @@ async fn dispatch(
         }
         Err(error) => error.into_response(),
     };
+    if response.extensions().get::<LoggedAtStreamEnd>().is_none() {
+        match &model_metrics {
+            Some(metrics) => metrics.request(response.status().as_u16(), started.elapsed()),
+            None => metrics.unknown_model(response.status().as_u16()),
+        }
+    }
     let headers = response.headers_mut();
     if let Some(provider) = info.provider.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
         headers.insert(PROVIDER_HEADER, provider);
     }
+    if let Some(model) = dispatch.served_model.as_deref().filter(|m| *m != request.model())
+        && let Ok(model) = HeaderValue::from_str(model)
+    {
+        headers.insert(MODEL_HEADER, model);
+    }
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(info.attempts));
     response.extensions_mut().insert(info);
     response
+}
+
+/// Counts a request in `llm_proxy_in_flight_requests` until dropped (streams: at their end).
+struct InFlightGauge(prometheus_client::metrics::gauge::Gauge);
+
+impl InFlightGauge {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlightGauge {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (413) without buffering them.
@@ -127,18 +172,19 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 
 /// `GET /v1/models`.
 pub async fn list_models(State(state): State<AppState>) -> Response {
-    let created = state.0.created;
-    let list = ModelList {
-        object: "list",
-        data: state.router().models().iter().map(|m| Model::new(&m.name, created)).collect(),
-    };
+    let live = state.live();
+    let created = live.created;
+    let names = live.router.models().iter().flat_map(|m| std::iter::once(&m.name).chain(&m.aliases));
+    let list = ModelList { object: "list", data: names.map(|name| Model::new(name, created)).collect() };
     axum::Json(list).into_response()
 }
 
 /// `GET /v1/models/{id}`.
 pub async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.router().model(&id) {
-        Some(model) => axum::Json(Model::new(&model.name, state.0.created)).into_response(),
+    let live = state.live();
+    match live.router.model(&id) {
+        // An alias is a model name as far as clients are concerned.
+        Some(_) => axum::Json(Model::new(&id, live.created)).into_response(),
         None => ProxyError::ModelNotFound { model: id }.into_response(),
     }
 }
@@ -152,8 +198,9 @@ pub async fn health() -> Response {
 /// shows each deployment's state (never a key).
 pub async fn ready(State(state): State<AppState>) -> Response {
     let mut all_ready = true;
-    let models: Vec<_> = state
-        .router()
+    let live = state.live();
+    let models: Vec<_> = live
+        .router
         .models()
         .iter()
         .map(|model| {
