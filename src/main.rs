@@ -30,6 +30,10 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// Reload the config when its file changes (checked every second). SIGHUP and
+    /// `POST /admin/reload` reload it too; an invalid file is refused and the old one stays.
+    #[arg(long)]
+    watch: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -60,7 +64,7 @@ fn main() -> ExitCode {
     }
     let _log_guard = telemetry::init(cli.log_format);
     let listen = cli.listen.clone().unwrap_or_else(|| config.server.listen.clone());
-    let state = match AppState::new(&config) {
+    let state = match AppState::from_file(&config, &cli.config) {
         Ok(state) => state,
         Err(err) => {
             tracing::error!("{err}");
@@ -77,12 +81,13 @@ fn main() -> ExitCode {
             "listening"
         );
     };
+    let signals = until_shutdown(state.clone(), cli.watch.then(|| cli.config.clone()));
     let served = llm_proxy::server::serve_per_core(
         state,
         &listen,
         config.server.shutdown_grace_seconds,
         on_listening,
-        shutdown_signal(),
+        signals,
     );
     match served {
         Ok(()) => {
@@ -94,6 +99,49 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reloads the config on SIGHUP (and, with `watch`, when that file changes) until SIGTERM
+/// or SIGINT, then resolves.
+async fn until_shutdown(state: AppState, watch: Option<PathBuf>) {
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut last_seen = watch.as_deref().and_then(file_stamp);
+    loop {
+        #[cfg(unix)]
+        let hup = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = hup => {
+                tracing::info!("SIGHUP: reloading the config");
+                let _ = state.reload();
+            }
+            _ = tick.tick(), if watch.is_some() => {
+                let stamp = watch.as_deref().and_then(file_stamp);
+                if stamp != last_seen {
+                    last_seen = stamp;
+                    tracing::info!("the config file changed: reloading");
+                    let _ = state.reload();
+                }
+            }
+        }
+    }
+}
+
+/// When and how big a file was last written: a change of either means "reload".
+fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -144,18 +144,89 @@ pub fn humanize(d: Duration) -> String {
 }
 
 /// How long a response asks the client to wait: `retry-after-ms`, else `retry-after` in
-/// seconds (fractions allowed) or as an HTTP date.
+/// seconds (fractions allowed) or as an HTTP date, else the rate-limit reset headers
+/// (OpenAI's `x-ratelimit-reset-requests`/`-tokens` as `6m0s`, Anthropic's
+/// `anthropic-ratelimit-*-reset` as RFC 3339 times), taking the longest.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         return Duration::try_from_secs_f64(ms / 1000.0).ok();
     }
-    let value = text("retry-after")?;
-    if let Ok(secs) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
+    if let Some(value) = text("retry-after") {
+        if let Ok(secs) = value.parse::<f64>() {
+            return Duration::try_from_secs_f64(secs).ok();
+        }
+        if let Ok(when) = httpdate::parse_http_date(value) {
+            return Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+        }
     }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    let openai = ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
+        .into_iter()
+        .filter_map(|name| text(name).and_then(parse_go_duration));
+    let anthropic = [
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-reset",
+        "anthropic-ratelimit-output-tokens-reset",
+    ]
+    .into_iter()
+    .filter_map(|name| text(name).and_then(until_rfc3339));
+    openai.chain(anthropic).max()
+}
+
+/// `1h2m3.5s`, `6m0s`, `20ms`: the duration format of OpenAI's reset headers.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        total += value
+            * match &rest[..unit_end] {
+                "h" => 3600.0,
+                "m" => 60.0,
+                "s" => 1.0,
+                "ms" => 0.001,
+                "us" | "µs" => 0.000_001,
+                "ns" => 0.000_000_001,
+                _ => return None,
+            };
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// Time from now until an RFC 3339 UTC timestamp (`2026-11-27T18:40:05Z`, fractions and a
+/// `+00:00` offset allowed); zero if it has passed.
+fn until_rfc3339(text: &str) -> Option<Duration> {
+    let (date, time) = text.split_once(['T', 't', ' '])?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let time = time.trim_end_matches(['Z', 'z']).trim_end_matches("+00:00");
+    let mut hms = time.splitn(3, ':');
+    let (hour, minute) = (hms.next()?.parse::<i64>().ok()?, hms.next()?.parse::<i64>().ok()?);
+    let second = hms.next()?.parse::<f64>().ok()?;
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || !(0.0..61.0).contains(&second)
+    {
+        return None;
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let at = (days * 86_400 + hour * 3600 + minute * 60) as f64 + second;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+    Some(Duration::try_from_secs_f64((at - now).max(0.0)).unwrap_or_default())
 }
 
 /// The settings of one entry under `providers:`, by type.
@@ -310,6 +381,42 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert("retry-after", HeaderValue::from_static("-3"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn rate_limit_reset_headers_count_when_retry_after_is_absent() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset-requests", HeaderValue::from_static("1m30.5s"));
+        h.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("250ms"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(90_500)));
+        assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(parse_go_duration("1h2m"), Some(Duration::from_secs(3720)));
+        assert_eq!(parse_go_duration("soon"), None);
+        let mut h = HeaderMap::new();
+        let in_a_minute = std::time::SystemTime::now() + Duration::from_secs(60);
+        let secs = in_a_minute.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        // Format by hand through httpdate's parser in reverse: build RFC 3339 from the epoch.
+        let days = secs / 86_400;
+        let (y, m, d) = civil_from_days(days as i64);
+        let rem = secs % 86_400;
+        let stamp = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+        h.insert("anthropic-ratelimit-tokens-reset", HeaderValue::from_str(&stamp).unwrap());
+        let got = retry_after(&h).unwrap();
+        assert!(got > Duration::from_secs(55) && got <= Duration::from_secs(60), "{stamp}: {got:?}");
+        assert_eq!(until_rfc3339("2000-01-01T00:00:00Z"), Some(Duration::ZERO));
+        assert_eq!(until_rfc3339("not a date"), None);
+    }
+
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        (yoe + era * 400 + i64::from(m <= 2), m, d)
     }
 
     #[test]
