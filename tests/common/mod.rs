@@ -36,6 +36,12 @@ pub enum Reply {
     Slow(Duration, Box<Reply>),
     /// 200 `text/event-stream`: `chunks` content deltas, `gap` apart, then `end`.
     Stream { chunks: usize, gap: Duration, end: End },
+    /// This status with exactly this JSON body.
+    StatusJson(u16, Value),
+    /// One of these, at random, per request.
+    Random(Vec<Reply>),
+    /// What the request asks for: a 3-chunk stream if it says `stream: true`, else `Ok`.
+    Fit,
 }
 
 /// How a mock stream ends.
@@ -117,11 +123,18 @@ impl Upstream {
 async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     inner.calls.fetch_add(1, Ordering::SeqCst);
     inner.requests.lock().unwrap().push((headers, body.clone()));
-    let model = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["model"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    let reply = inner.reply.lock().unwrap().clone();
+    let request = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+    let model = request["model"].as_str().unwrap_or_default().to_string();
+    let mut reply = inner.reply.lock().unwrap().clone();
+    if let Reply::Random(choices) = reply {
+        reply = choices[fastrand::usize(..choices.len())].clone();
+    }
+    if let Reply::Fit = reply {
+        reply = match request["stream"].as_bool() {
+            Some(true) => Reply::Stream { chunks: 3, gap: Duration::ZERO, end: End::Done },
+            _ => Reply::Ok,
+        };
+    }
     respond(reply, model, inner).await
 }
 
@@ -152,8 +165,19 @@ fn respond(
                 respond(*inner_reply, model, inner).await
             }
             Reply::Stream { chunks, gap, end } => stream(model, chunks, gap, end, inner),
+            Reply::StatusJson(code, body) => {
+                (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+            }
+            // Resolved in `handle`, which sees the request.
+            Reply::Random(_) | Reply::Fit => Reply::Ok.into_response_for(&model),
         }
     })
+}
+
+impl Reply {
+    fn into_response_for(self, model: &str) -> Response {
+        axum::Json(completion(model)).into_response()
+    }
 }
 
 pub fn completion(model: &str) -> Value {
@@ -233,10 +257,13 @@ impl Proxy {
             llm_proxy::Config::parse(yaml, Path::new("test.yaml"), &HashMap::<String, String>::new())
                 .unwrap_or_else(|e| panic!("{e}"));
         let state = llm_proxy::AppState::new(&config).unwrap();
+        Self::serve(state, config.server.shutdown_grace_seconds).await
+    }
+
+    async fn serve(state: llm_proxy::AppState, grace: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let grace = config.server.shutdown_grace_seconds;
         let task = tokio::spawn(llm_proxy::serve(
             listener,
             llm_proxy::app(state),
@@ -246,6 +273,13 @@ impl Proxy {
             grace,
         ));
         Self { url, client: reqwest::Client::new(), shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Like [`Proxy::start`], from a file that `POST /admin/reload` reads again.
+    pub async fn start_file(file: &Path) -> Self {
+        let config = llm_proxy::Config::load(file).unwrap_or_else(|e| panic!("{e}"));
+        let state = llm_proxy::AppState::from_file(&config, file).unwrap();
+        Self::serve(state, config.server.shutdown_grace_seconds).await
     }
 
     /// Signals shutdown (like SIGTERM) and returns the server task.
@@ -259,6 +293,23 @@ impl Proxy {
     }
 
     /// Posts `body` to `path` (e.g. `/v1/embeddings`).
+    /// Posts `body` to `path` with the master key.
+    pub async fn post_admin(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.url)).bearer_auth(key).send().await.unwrap()
+    }
+
+    /// The `/metrics` text, parsed into `name{labels}` → value.
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                Some((series.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         self.client.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap()
     }
