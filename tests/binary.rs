@@ -74,11 +74,18 @@ fn help_explains_the_commands_and_options() {
 
 /// Runs the binary on `config` and returns its JSON log lines and exit status after SIGTERM,
 /// having called `exercise` with its base URL in between.
-fn run_binary<F: FnOnce(&str)>(config: &str, exercise: F) -> (Vec<Value>, std::process::ExitStatus) {
+/// Runs the binary on `config` (plus `args`), calls `exercise(base_url, config_file, pid)`,
+/// then SIGTERM; returns the JSON log lines and the exit status.
+fn run_binary<F: FnOnce(&str, &std::path::Path, u32)>(
+    config: &str,
+    args: &[&str],
+    exercise: F,
+) -> (Vec<Value>, std::process::ExitStatus) {
     let config = TempConfig::new(config);
     let mut child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--config"])
         .arg(&config.0)
+        .args(args)
         .env("LLM_PROXY_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -101,7 +108,7 @@ fn run_binary<F: FnOnce(&str)>(config: &str, exercise: F) -> (Vec<Value>, std::p
             break json["addr"].as_str().unwrap().to_string();
         }
     };
-    exercise(&format!("http://{addr}"));
+    exercise(&format!("http://{addr}"), &config.0, child.id());
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
     reader.join().unwrap();
@@ -123,10 +130,10 @@ async fn logs_hold_no_secret_and_sigterm_exits_cleanly() {
         upstream.url, backup.url
     );
     let (lines, status) = tokio::task::spawn_blocking(move || {
-        run_binary(&config, |base| {
-            assert!(post_chat(base, Some("sk-master-SECRET-1")).starts_with("HTTP/1.1 200"));
-            assert!(post_chat(base, Some("sk-wrong-SECRET-5")).starts_with("HTTP/1.1 401"));
-            assert!(post_chat(base, None).starts_with("HTTP/1.1 401"));
+        run_binary(&config, &[], |base, _, _| {
+            assert!(post_chat(base, "m", Some("sk-master-SECRET-1")).starts_with("HTTP/1.1 200"));
+            assert!(post_chat(base, "m", Some("sk-wrong-SECRET-5")).starts_with("HTTP/1.1 401"));
+            assert!(post_chat(base, "m", None).starts_with("HTTP/1.1 401"));
         })
     })
     .await
@@ -152,10 +159,45 @@ async fn logs_hold_no_secret_and_sigterm_exits_cleanly() {
     assert!(lines.iter().any(|l| l["message"] == "stopped"));
 }
 
+#[test]
+fn sighup_and_watch_reload_the_config_and_an_invalid_one_is_refused() {
+    let config = "providers:\n  mock: {type: mock}\nmodels:\n  m: {providers: {mock: {}}}\n";
+    let eventually = |base: &str, model: &str| {
+        (0..100).any(|_| {
+            let ok = post_chat(base, model, None).starts_with("HTTP/1.1 200");
+            if !ok {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            ok
+        })
+    };
+    let (lines, status) = run_binary(config, &["--watch"], |base, file, pid| {
+        assert!(post_chat(base, "m2", None).starts_with("HTTP/1.1 404"));
+        // SIGHUP. (The edit also trips --watch; either way m2 must appear.)
+        std::fs::write(file, format!("{config}  m2: {{providers: {{mock: {{}}}}}}\n")).unwrap();
+        Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+        assert!(eventually(base, "m2"), "m2 never appeared after SIGHUP");
+        // An invalid file: refused, the old config stays.
+        std::fs::write(file, "models: {m: {providers: {ghost: {}}}}\n").unwrap();
+        Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(post_chat(base, "m2", None).starts_with("HTTP/1.1 200"));
+        // --watch alone: a file change is enough.
+        std::fs::write(file, format!("{config}  m3: {{providers: {{mock: {{}}}}}}\n")).unwrap();
+        assert!(eventually(base, "m3"), "m3 never appeared with --watch");
+    });
+    assert!(status.success());
+    assert!(lines.iter().any(|l| l["message"] == "config reloaded"));
+    let refused = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR" && l["message"].as_str().unwrap_or("").contains("reload refused"));
+    assert!(refused.is_some_and(|l| l["message"].as_str().unwrap().contains("ghost")), "{lines:?}");
+}
+
 /// One blocking HTTP/1.1 chat request over std's TcpStream; returns the status line.
-fn post_chat(base: &str, key: Option<&str>) -> String {
+fn post_chat(base: &str, model: &str, key: Option<&str>) -> String {
     let host = base.trim_start_matches("http://");
-    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
     let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
     let request = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{auth}\
