@@ -167,6 +167,18 @@ impl Health {
         Ok(Permit { health: Arc::clone(self), probe: true })
     }
 
+    /// Whether [`Health::admit`] would let a request through now; no clock read while the
+    /// deployment is enabled, the common case on the request path.
+    pub fn is_available(&self) -> bool {
+        if self.manual_off.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.disabled_until.load(Ordering::Acquire) {
+            0 => true,
+            until => self.now_ms() >= until && !self.probing.load(Ordering::Acquire),
+        }
+    }
+
     /// The current state, for readiness and admin views.
     pub fn snapshot(&self) -> Snapshot {
         let until = self.disabled_until.load(Ordering::Acquire);
@@ -442,7 +454,7 @@ mod tests {
         assert!(!h.set_manual_off(true), "no change, no log");
         assert_eq!(h.admit().unwrap_err(), Duration::MAX);
         let s = h.snapshot();
-        assert!(s.manually_disabled && s.disabled && !s.available);
+        assert!(s.manually_disabled && s.disabled && !s.available && !h.is_available());
         assert!(h.set_manual_off(false));
         h.admit().unwrap().failure(None);
         assert!(h.admit().is_err());

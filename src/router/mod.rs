@@ -683,7 +683,7 @@ enum Tried {
 
 /// Whether a deployment may be chosen now (health alone: caps are checked when reserving).
 fn admissible(deployment: &Deployment) -> bool {
-    deployment.health.snapshot().available
+    deployment.health.is_available()
 }
 
 /// Why a deployment is not being tried.
