@@ -95,16 +95,7 @@ async fn rpm_and_tpm_caps_spill_to_the_other_deployment() {
         assert_eq!(chat(&proxy, chat_body("m")).await.status(), 200);
     }
     assert_eq!((a.calls(), b.calls()), (2, 8));
-    let deployments: Value = proxy
-        .client
-        .get(format!("{}/admin/deployments", proxy.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let deployments: Value = proxy.get_admin("/admin/deployments", KEY).await;
     let a_state = &deployments["models"][0]["deployments"][0];
     assert_eq!(a_state["tpm"]["limit"], 1000);
     assert_eq!(a_state["tpm"]["used"], 1200, "estimates are corrected from reported usage");
@@ -141,16 +132,7 @@ async fn fallbacks_context_window_fallbacks_and_aliases() {
     assert_eq!(small.calls(), 1);
 
     // Any other client error is the client's: no fallback.
-    let ids: Vec<String> = proxy
-        .client
-        .get(format!("{}/v1/models", proxy.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
+    let ids: Vec<String> = proxy.get_admin("/v1/models", KEY).await["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -171,16 +153,7 @@ async fn operators_take_deployments_out_and_back_and_see_their_state() {
     assert_eq!(done["state"], "disabled_by_operator");
     let response = chat(&proxy, chat_body("m")).await;
     assert_eq!(header(&response, "x-llm-proxy-provider"), "b");
-    let state: Value = proxy
-        .client
-        .get(format!("{}/admin/deployments", proxy.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = proxy.get_admin("/admin/deployments", KEY).await;
     let a_state = &state["models"][0]["deployments"][0];
     assert_eq!(
         (a_state["provider"].as_str(), a_state["state"].as_str(), a_state["tier"].as_u64()),

@@ -298,6 +298,19 @@ impl Proxy {
         self.client.post(format!("{}{path}", self.url)).bearer_auth(key).send().await.unwrap()
     }
 
+    /// GETs `path` with the master key, as JSON.
+    pub async fn get_admin(&self, path: &str, key: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The `/metrics` text, parsed into `name{labels}` → value.
     pub async fn metrics(&self) -> HashMap<String, f64> {
         let text = self.get("/metrics").await.text().await.unwrap();
