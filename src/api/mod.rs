@@ -78,9 +78,21 @@ struct UsageCounts {
 }
 
 /// (prompt, completion) tokens from an OpenAI body or stream chunk that reports `usage`.
-/// Everything else in the JSON is skipped, not decoded.
+///
+/// The `usage` object comes last in OpenAI's bodies, and an embeddings body before it can be
+/// megabytes of floats: so the last `"usage":` key is found by a byte search (inside a JSON
+/// string the quote before the colon would be escaped, so the bytes cannot occur there) and
+/// only the value after it is parsed. Bodies where that fails are parsed whole.
 pub fn usage_of(json: &[u8]) -> Option<(u64, u64)> {
-    let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
+    let from_key = memchr::memmem::rfind(json, b"\"usage\"").and_then(|at| {
+        let rest = json[at + 7..].trim_ascii_start().strip_prefix(b":")?;
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Option<UsageCounts>>();
+        values.next()?.ok()
+    });
+    let usage = match from_key {
+        Some(usage) => usage?,
+        None => serde_json::from_slice::<WithUsage>(json).ok()?.usage?,
+    };
     Some((usage.prompt_tokens, usage.completion_tokens))
 }
 
@@ -96,5 +108,9 @@ mod tests {
         assert_eq!(usage_of(b"not json"), None);
         let embeddings = br#"{"data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#;
         assert_eq!(usage_of(embeddings), Some((4, 0)));
+        // A "usage" inside a string is escaped, so it cannot be mistaken for the key.
+        let tricky = br#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage" : {"prompt_tokens":1,"completion_tokens":2}}"#;
+        assert_eq!(usage_of(tricky), Some((1, 2)));
+        assert_eq!(usage_of(br#"{"usage": {"prompt_tokens": "x"}}"#), None);
     }
 }
