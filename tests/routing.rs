@@ -165,6 +165,7 @@ async fn operators_take_deployments_out_and_back_and_see_their_state() {
         "latency_ewma_ms",
         "consecutive_failures",
         "cooling_down_for_seconds",
+        "cooling_down_until",
         "rpm",
         "tpm",
     ] {

@@ -45,6 +45,12 @@ fn state_of(deployment: &Deployment) -> &'static str {
     state
 }
 
+/// Unix seconds `after` from now.
+fn unix_secs_after(after: std::time::Duration) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    ceil_secs(now.saturating_add(after))
+}
+
 /// The master key, required and configured; the refusal to send otherwise.
 fn authorize(live: &Live, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if live.master_key.is_none() {
@@ -117,6 +123,7 @@ pub async fn deployments(State(state): State<AppState>, headers: HeaderMap) -> R
                         "consecutive_failures": s.consecutive_failures,
                         "ejections": s.ejections,
                         "cooling_down_for_seconds": ceil_secs(s.retry_in),
+                        "cooling_down_until": (!s.retry_in.is_zero()).then(|| unix_secs_after(s.retry_in)),
                         "rpm": {"limit": d.caps.rpm, "used": rpm_used},
                         "tpm": {"limit": d.caps.tpm, "used": tpm_used},
                     })
