@@ -162,7 +162,35 @@ pub(crate) fn extra_headers(
     Ok(map)
 }
 
+/// Percent-encodes everything but unreserved characters, so that a model or deployment name
+/// placed in a URL path stays one segment whatever it contains.
+pub(crate) fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    // `.` and `..` would be read as path steps.
+    let dots_ok = !matches!(segment, "." | "..");
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') || (byte == b'.' && dots_ok) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `base` (trailing `/` ignored) joined with `path`, as a URI.
 pub(crate) fn join_uri(base: &str, path: &str) -> Result<Uri, BuildError> {
     format!("{}{path}", base.trim_end_matches('/')).parse::<Uri>().map_err(|e| BuildError::new(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_cannot_escape() {
+        assert_eq!(encode_path_segment("gpt-4o_mini.v1~x"), "gpt-4o_mini.v1~x");
+        assert_eq!(encode_path_segment("../a/b?c#d e"), "..%2Fa%2Fb%3Fc%23d%20e");
+        assert_eq!(encode_path_segment(".."), "%2E%2E");
+    }
 }

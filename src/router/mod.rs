@@ -561,10 +561,13 @@ impl Router {
             estimated_tokens,
             metrics: deployment.metrics.clone(),
         };
-        run.attempts += 1;
         let started = Instant::now();
         let result = self.attempt(deployment, request, request_id).await;
         let elapsed = started.elapsed();
+        // A request the provider refused to translate never left the proxy: not an attempt.
+        if !matches!(result, Err(ProviderError::Unsupported { .. })) {
+            run.attempts += 1;
+        }
         let error = match result {
             Ok(answer) => {
                 run.upstream_time += elapsed;
@@ -592,9 +595,8 @@ impl Router {
         };
         match (classify(&error), error) {
             (Verdict::Unsupported, ProviderError::Unsupported { message, param }) => {
-                // Refused before anything was sent: not an attempt, nothing to count.
+                // Refused before anything was sent: nothing to count.
                 ticket.abandon();
-                run.attempts -= 1;
                 let reason = format!("{message} (provider `{}`)", deployment.provider_name);
                 run.records.push(record(AttemptOutcome::Unsupported(message)));
                 run.unsupported.get_or_insert(ProxyError::Unsupported { message: reason, param });

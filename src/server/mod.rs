@@ -248,10 +248,17 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
     let uri = request.uri().clone();
     let path = uri.path();
     let mut response = match path.starts_with("/v1/") {
-        true => match check_master_key(&state.live(), request.headers()) {
-            Ok(()) => next.run(request).await,
-            Err(error) => error.into_response(),
-        },
+        true => {
+            // Loaded once here: the key is checked and the request routed on the same config.
+            let live = state.live();
+            match check_master_key(&live, request.headers()) {
+                Ok(()) => {
+                    request.extensions_mut().insert(live);
+                    next.run(request).await
+                }
+                Err(error) => error.into_response(),
+            }
+        }
         false => next.run(request).await,
     };
     let headers = response.headers_mut();

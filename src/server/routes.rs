@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::error::ProxyError;
 use super::{
-    ATTEMPTS_HEADER, AppState, LoggedAtStreamEnd, MODEL_HEADER, PROVIDER_HEADER, RequestLine, RouteInfo,
+    ATTEMPTS_HEADER, AppState, Live, LoggedAtStreamEnd, MODEL_HEADER, PROVIDER_HEADER, RequestLine, RouteInfo,
 };
 use crate::api::request::{ApiRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
@@ -22,18 +22,29 @@ use crate::sse::{self, StreamEnd};
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    dispatch(state, headers, body, ApiRequest::parse).await
+pub async fn chat_completions(
+    state: State<AppState>,
+    live: Option<Extension<Arc<Live>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(state, live, headers, body, ApiRequest::parse).await
 }
 
 /// `POST /v1/embeddings`.
-pub async fn embeddings(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    dispatch(state, headers, body, ApiRequest::parse_embeddings).await
+pub async fn embeddings(
+    state: State<AppState>,
+    live: Option<Extension<Arc<Live>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(state, live, headers, body, ApiRequest::parse_embeddings).await
 }
 
 /// Reads, checks and routes a request, and answers with what the router served.
 async fn dispatch(
     State(state): State<AppState>,
+    live: Option<Extension<Arc<Live>>>,
     headers: HeaderMap,
     body: Body,
     parse: fn(Bytes) -> Result<ApiRequest, InvalidRequest>,
@@ -41,8 +52,9 @@ async fn dispatch(
     let started = Instant::now();
     let metrics = state.metrics();
     let in_flight = InFlightGauge::new(&metrics.in_flight);
-    // Loaded once: this request finishes on this config whatever reloads happen meanwhile.
-    let live = state.live();
+    // The edge loaded the config in force for this request: it finishes on it, whatever
+    // reloads happen meanwhile.
+    let live = live.map_or_else(|| state.live(), |Extension(live)| live);
     let request = match read_body(body, &headers, live.max_body_bytes)
         .await
         .and_then(|bytes| parse(bytes).map_err(ProxyError::from))

@@ -36,7 +36,7 @@ impl Azure {
     /// `{base}/openai/deployments/{deployment}/{operation}?api-version=…`, the deployment
     /// percent-encoded so that no name can change the path.
     fn uri(&self, deployment: &str, operation: &str) -> Result<Uri, ProviderError> {
-        let deployment = super::translate::encode_path_segment(deployment);
+        let deployment = super::client::encode_path_segment(deployment);
         format!(
             "{}/openai/deployments/{deployment}/{operation}?api-version={}",
             self.base_url, self.api_version

@@ -13,8 +13,7 @@ use futures_util::future::BoxFuture;
 use http::Uri;
 use secrecy::ExposeSecret;
 
-use super::client::{Upstream, event_stream, extra_headers, secret_header};
-use super::translate::encode_path_segment;
+use super::client::{Upstream, encode_path_segment, event_stream, extra_headers, secret_header};
 use super::translate::response::{ChunkWriter, to_openai_error};
 use super::translate::stream::translate;
 use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};

@@ -10,22 +10,6 @@ pub(crate) mod stream;
 
 use crate::providers::ProviderError;
 
-/// Percent-encodes everything but unreserved characters, so that a model or deployment name
-/// placed in a URL path stays one segment whatever it contains.
-pub(crate) fn encode_path_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    // `.` and `..` would be read as path steps.
-    let dots_ok = !matches!(segment, "." | "..");
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') || (byte == b'.' && dots_ok) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// An image the client sent as a `data:` URL: its media type and base64 payload.
 pub(crate) struct DataUrl<'a> {
     /// e.g. `image/png`.
@@ -57,13 +41,6 @@ pub(crate) fn invalid_response(provider: &str, err: impl std::fmt::Display) -> P
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn path_segments_cannot_escape() {
-        assert_eq!(encode_path_segment("gpt-4o_mini.v1~x"), "gpt-4o_mini.v1~x");
-        assert_eq!(encode_path_segment("../a/b?c#d e"), "..%2Fa%2Fb%3Fc%23d%20e");
-        assert_eq!(encode_path_segment(".."), "%2E%2E");
-    }
 
     #[test]
     fn data_urls_split_into_type_and_payload() {
