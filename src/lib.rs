@@ -13,6 +13,7 @@ pub mod router;
 pub mod server;
 pub mod sse;
 pub mod telemetry;
+pub mod usage;
 
 pub use config::Config;
 pub use server::{AppState, app, serve};

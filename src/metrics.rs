@@ -16,6 +16,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
+/// A deployment's states, as `llm_proxy_deployment_state{state=…}` shows them
+/// (`router::health::State::label`).
+pub const DEPLOYMENT_STATES: [&str; 5] =
+    ["available", "paused", "cooling_down", "probing", "disabled_by_operator"];
+
 /// Upper bounds (seconds) for request, upstream and first-token latencies.
 const LATENCY_BUCKETS: &[f64] =
     &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -26,31 +31,61 @@ const OVERHEAD_BUCKETS: &[f64] =
 /// The statuses `llm_proxy_requests_total` counts separately; any other is `other`.
 const STATUSES: &[u16] = &[200, 400, 401, 403, 404, 405, 413, 422, 429, 500, 502, 503, 504];
 
-/// How an upstream attempt ended.
+/// How an upstream attempt ended: `llm_proxy_upstream_attempts_total{outcome=…}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx (a stream: its first bytes arrived).
+    /// 2xx (a stream: its first content arrived).
     Success,
     /// 400/413/422: the request's fault, relayed.
     ClientError,
-    /// Anything that counts against the deployment.
-    Failure,
+    /// 429, or a busy answer saying when to come back: the deployment paused.
+    RateLimited,
+    /// A 5xx (or 529) without `Retry-After`.
+    ServerError,
+    /// 401/403: this provider's key is refused.
+    AuthError,
+    /// Any other status (404, 3xx, …).
+    OtherStatus,
+    /// Connect, first-token, idle or total timeout.
+    Timeout,
+    /// No connection could be made.
+    ConnectError,
+    /// The connection broke.
+    TransportError,
+    /// A 2xx that was not what it promised.
+    InvalidResponse,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 3] = [Outcome::Success, Outcome::ClientError, Outcome::Failure];
+    const ALL: [Outcome; 10] = [
+        Outcome::Success,
+        Outcome::ClientError,
+        Outcome::RateLimited,
+        Outcome::ServerError,
+        Outcome::AuthError,
+        Outcome::OtherStatus,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::TransportError,
+        Outcome::InvalidResponse,
+    ];
 
-    fn label(self) -> &'static str {
+    /// Its label value.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::ClientError => "client_error",
-            Self::Failure => "failure",
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::AuthError => "auth_error",
+            Self::OtherStatus => "other_status",
+            Self::Timeout => "timeout",
+            Self::ConnectError => "connect_error",
+            Self::TransportError => "transport_error",
+            Self::InvalidResponse => "invalid_response",
         }
     }
 }
-
-/// A deployment's state, as `llm_proxy_deployment_state{state=…}` shows it.
-pub const DEPLOYMENT_STATES: [&str; 4] = ["available", "cooling_down", "probing", "disabled_by_operator"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
@@ -106,10 +141,14 @@ pub struct Metrics {
     retries: Family<ModelLabels, Counter>,
     retry_budget_exhausted: Family<ModelLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
+    streams_broken: Family<DeploymentLabels, Counter>,
     upstream_duration: HistogramFamily<DeploymentLabels>,
     first_token: HistogramFamily<DeploymentLabels>,
     tokens: Family<TokenLabels, Counter>,
     deployment_state: Family<StateLabels, Gauge>,
+    /// Deployments whose state gauges exist, so a reload can drop the ones removed (touched
+    /// only at config load, never on the request path or by a scrape).
+    stated: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     reloads: Family<ResultLabels, Counter>,
     /// Requests being served right now.
     pub in_flight: Gauge,
@@ -144,10 +183,12 @@ impl Metrics {
             retries: Family::default(),
             retry_budget_exhausted: Family::default(),
             attempts: Family::default(),
+            streams_broken: Family::default(),
             upstream_duration: Family::new_with_constructor(latency_histogram),
             first_token: Family::new_with_constructor(latency_histogram),
             tokens: Family::default(),
             deployment_state: Family::default(),
+            stated: std::sync::Mutex::default(),
             reloads: Family::default(),
             in_flight: Gauge::default(),
             overhead: Histogram::new(OVERHEAD_BUCKETS),
@@ -174,7 +215,16 @@ impl Metrics {
             "Retries not made because the retry budget was spent",
             m.retry_budget_exhausted.clone(),
         );
-        registry.register("upstream_attempts", "Upstream attempts by outcome", m.attempts.clone());
+        registry.register(
+            "upstream_attempts",
+            "Upstream attempts by outcome (success, client_error, rate_limited, server_error, auth_error, other_status, timeout, connect_error, transport_error, invalid_response)",
+            m.attempts.clone(),
+        );
+        registry.register(
+            "upstream_streams_broken",
+            "Streams that broke after they committed (their attempt counted a success)",
+            m.streams_broken.clone(),
+        );
         registry.register(
             "upstream_duration_seconds",
             "Time per upstream attempt, to the whole body (streams: to first bytes)",
@@ -182,7 +232,7 @@ impl Metrics {
         );
         registry.register(
             "time_to_first_token_seconds",
-            "Streams: time from request to the first bytes from the upstream",
+            "Streams: time from request to the first content (the commit)",
             m.first_token.clone(),
         );
         registry.register(
@@ -192,7 +242,7 @@ impl Metrics {
         );
         registry.register(
             "deployment_state",
-            "1 for each deployment's current state (available, cooling_down, probing, disabled_by_operator)",
+            "1 for each deployment's current state (available, paused, cooling_down, probing, disabled_by_operator)",
             m.deployment_state.clone(),
         );
         registry.register("config_reloads", "Config reloads by result", m.reloads.clone());
@@ -229,8 +279,19 @@ impl Metrics {
         };
         let tokens =
             |direction| TokenLabels { model: model.to_string(), provider: provider.to_string(), direction };
+        let state = |state: &'static str| StateLabels {
+            model: model.to_string(),
+            provider: provider.to_string(),
+            state,
+        };
+        self.stated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((model.to_string(), provider.to_string()));
         DeploymentMetrics(Arc::new(DeploymentHandles {
             attempts: Outcome::ALL.map(|o| get(&self.attempts, &attempt(o))),
+            states: DEPLOYMENT_STATES.map(|s| get(&self.deployment_state, &state(s))),
+            streams_broken: get(&self.streams_broken, &labels),
             duration: get(&self.upstream_duration, &labels),
             first_token: get(&self.first_token, &labels),
             tokens_in: get(&self.tokens, &tokens("in")),
@@ -238,19 +299,21 @@ impl Metrics {
         }))
     }
 
-    /// Sets the state gauges of one deployment (at scrape time).
-    pub fn set_deployment_state(&self, model: &str, provider: &str, state: &str) {
-        for candidate in DEPLOYMENT_STATES {
-            let labels =
-                StateLabels { model: model.to_string(), provider: provider.to_string(), state: candidate };
-            self.deployment_state.get_or_create(&labels).set(i64::from(candidate == state));
-        }
-    }
-
-    /// Forgets every deployment's state gauges (before setting them again after a reload, so
-    /// removed deployments disappear).
-    pub fn clear_deployment_states(&self) {
-        self.deployment_state.clear();
+    /// After a reload: drops the state gauges of deployments no longer configured, so they
+    /// disappear from `/metrics` (scrapes only set values, so concurrent ones cannot race).
+    pub fn retain_deployments<'a>(&self, kept: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let kept: std::collections::HashSet<(&str, &str)> = kept.into_iter().collect();
+        let mut stated = self.stated.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        stated.retain(|(model, provider)| {
+            let keep = kept.contains(&(model.as_str(), provider.as_str()));
+            if !keep {
+                for state in DEPLOYMENT_STATES {
+                    let labels = StateLabels { model: model.clone(), provider: provider.clone(), state };
+                    self.deployment_state.remove(&labels);
+                }
+            }
+            keep
+        });
     }
 
     /// Counts a config reload.
@@ -332,7 +395,9 @@ impl ModelMetrics {
 
 #[derive(Debug)]
 struct DeploymentHandles {
-    attempts: [Counter; 3],
+    attempts: [Counter; Outcome::ALL.len()],
+    states: [Gauge; DEPLOYMENT_STATES.len()],
+    streams_broken: Counter,
     duration: Histogram,
     first_token: Histogram,
     tokens_in: Counter,
@@ -347,11 +412,24 @@ impl DeploymentMetrics {
     /// An attempt ended with `outcome` after `elapsed` (streams: to first bytes, which is also
     /// their time to first token).
     pub fn attempt(&self, outcome: Outcome, elapsed: Duration, stream: bool) {
-        let index = Outcome::ALL.iter().position(|&o| o == outcome).unwrap_or(2);
+        let index = Outcome::ALL.iter().position(|&o| o == outcome).unwrap_or(0);
         self.0.attempts[index].inc();
         self.0.duration.observe(elapsed);
         if stream && outcome == Outcome::Success {
             self.0.first_token.observe(elapsed);
+        }
+    }
+
+    /// A committed stream broke (its attempt was counted a success at its first content).
+    pub fn stream_failed(&self) {
+        self.0.streams_broken.inc();
+    }
+
+    /// Sets the deployment's state gauges (at scrape time), `state` one of
+    /// [`DEPLOYMENT_STATES`].
+    pub fn set_state(&self, state: &str) {
+        for (gauge, candidate) in self.0.states.iter().zip(DEPLOYMENT_STATES) {
+            gauge.set(i64::from(candidate == state));
         }
     }
 
@@ -433,7 +511,7 @@ mod tests {
         deployment.attempt(Outcome::Success, Duration::from_millis(20), true);
         deployment.tokens(11, 7);
         metrics.overhead.observe(Duration::from_micros(40));
-        metrics.set_deployment_state("gpt-4o", "openai", "available");
+        deployment.set_state("available");
         metrics.reloaded(true);
         let text = metrics.encode();
         for line in [

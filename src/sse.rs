@@ -1,142 +1,20 @@
-//! Relaying a committed upstream event stream to the client.
+//! The SSE codec for OpenAI-framed event streams: finds event boundaries across chunks and
+//! says what each event means — content (the stream may commit), `[DONE]`, an error, usage —
+//! and encodes the error event the proxy itself sends. A leaf: it knows bytes and OpenAI's
+//! chunk shape, nothing of routing or HTTP. The relay to the client is `server::relay`.
 //!
-//! Bytes are forwarded as they arrive, cut only at event boundaries, never re-encoded. Cutting
-//! at boundaries matters when a stream dies: the client has then seen only whole events, so
-//! the error event the proxy appends parses cleanly (and a truncated stream is never silent:
-//! OpenAI's SDKs treat a missing `[DONE]` as a normal end).
-//!
-//! Once the first byte is sent there is no failover; an upstream failure (broken connection,
-//! silence longer than the timeout, end without `[DONE]`) ends the stream with
-//! `data: {"error":{…}}` and no `[DONE]`. A client that disconnects drops the relay, which
-//! drops the upstream response and so cancels the upstream request.
-
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
+//! Bytes are forwarded as they arrive, cut only at event boundaries, never re-encoded.
+//! Cutting at boundaries matters when a stream dies: the client has then seen only whole
+//! events, so the error event the proxy appends parses cleanly.
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::{BoxStream, Stream, StreamExt};
-use tokio::time::timeout;
+use serde_json::Value;
 
 use crate::api::{ErrorBody, ErrorEnvelope};
-use crate::providers::ProviderError;
-use crate::router::{Committed, Ticket};
+use crate::usage::Usage;
 
 /// Largest single event held while waiting for its end.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
-
-/// How a relayed stream ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEnd {
-    /// The upstream sent `[DONE]`.
-    Completed,
-    /// The upstream failed after the stream was committed; the reason was sent to the client.
-    Failed(String),
-    /// The client went away first; the upstream request was cancelled.
-    ClientGone,
-}
-
-/// Turns a committed stream into the client's response body, settling the deployment's
-/// health when it ends and then calling `on_end` (the request log).
-pub fn relay(
-    committed: Committed,
-    on_end: impl FnOnce(&StreamEnd) + Send + 'static,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let state = Relay {
-        first: Some(committed.first),
-        rest: committed.rest,
-        scanner: EventScanner::default(),
-        idle_timeout: committed.idle_timeout,
-        provider: committed.provider,
-        finish: Some(Finish { ticket: committed.ticket, on_end: Box::new(on_end) }),
-    };
-    futures_util::stream::unfold(state, |mut state| async move {
-        let bytes = state.next().await?;
-        Some((Ok(bytes), state))
-    })
-}
-
-struct Relay {
-    first: Option<Bytes>,
-    rest: BoxStream<'static, Result<Bytes, ProviderError>>,
-    scanner: EventScanner,
-    idle_timeout: Duration,
-    provider: Arc<str>,
-    finish: Option<Finish>,
-}
-
-struct Finish {
-    ticket: Ticket,
-    on_end: Box<dyn FnOnce(&StreamEnd) + Send>,
-}
-
-impl Relay {
-    async fn next(&mut self) -> Option<Bytes> {
-        self.finish.as_ref()?;
-        loop {
-            let chunk = match self.first.take() {
-                Some(first) => Ok(Some(first)),
-                None => match timeout(self.idle_timeout, self.rest.next()).await {
-                    Err(_) => Err(ProviderError::Timeout(self.idle_timeout)),
-                    Ok(None) => Ok(None),
-                    Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
-                    Ok(Some(Err(error))) => Err(error),
-                },
-            };
-            match chunk {
-                Ok(Some(chunk)) => match self.scanner.push(chunk) {
-                    Ok(events) => {
-                        if self.scanner.done {
-                            // Do not wait for the upstream to close after [DONE].
-                            self.end(StreamEnd::Completed);
-                        }
-                        if events.is_empty() {
-                            self.finish.as_ref()?;
-                            continue;
-                        }
-                        return Some(events);
-                    }
-                    Err(too_large) => return self.fail(too_large),
-                },
-                Ok(None) if self.scanner.saw_error => {
-                    self.end(StreamEnd::Failed("the upstream sent an error event".to_string()));
-                    return None;
-                }
-                Ok(None) => {
-                    return self.fail("the upstream closed the stream before [DONE]".to_string());
-                }
-                Err(error) => return self.fail(error.to_string()),
-            }
-        }
-    }
-
-    /// Ends the stream with an error event (unless the upstream already sent one).
-    fn fail(&mut self, reason: String) -> Option<Bytes> {
-        let event = (!self.scanner.saw_error).then(|| {
-            let message = format!("The stream from provider `{}` was interrupted: {reason}", self.provider);
-            error_event(&message, "stream_interrupted")
-        });
-        self.end(StreamEnd::Failed(reason));
-        event
-    }
-
-    fn end(&mut self, end: StreamEnd) {
-        if let Some(Finish { ticket, on_end }) = self.finish.take() {
-            match end {
-                StreamEnd::Completed => ticket.success(self.scanner.usage),
-                StreamEnd::Failed(_) => ticket.failure(None),
-                StreamEnd::ClientGone => ticket.abandon(),
-            }
-            on_end(&end);
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.end(StreamEnd::ClientGone);
-    }
-}
 
 /// `data: {"error":{…}}\n\n`, the mid-stream error the official SDKs raise as `APIError`.
 pub fn error_event(message: &str, code: &str) -> Bytes {
@@ -150,8 +28,17 @@ pub fn error_event(message: &str, code: &str) -> Bytes {
     event.freeze()
 }
 
+/// What one call to [`EventScanner::push`] found.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    /// The complete events now available (possibly empty), minus any dropped usage chunk.
+    pub events: Bytes,
+    /// The data of an error event among them, if there was one.
+    pub error: Option<Bytes>,
+}
+
 /// Finds event boundaries (a blank line, with `\n`, `\r\n` or `\r` line ends, per WHATWG)
-/// across chunks, and notices `[DONE]` and error events on the way.
+/// across chunks of an OpenAI-framed stream, and reads each event on the way.
 #[derive(Debug, Default)]
 pub struct EventScanner {
     /// Bytes of an event whose end has not arrived yet.
@@ -160,34 +47,56 @@ pub struct EventScanner {
     at_line_start: bool,
     /// The last byte seen was `\r` (a following `\n` belongs to the same line end).
     after_cr: bool,
+    /// Leave out the usage-only chunk (`choices: []`): the proxy asked for usage on the
+    /// client's behalf, and the client did not.
+    drop_usage_only: bool,
+    /// Seen an event with content, a tool call or a finish reason (or one that could not be
+    /// read, which is passed on rather than held): the stream may commit.
+    pub meaningful: bool,
+    /// Seen an error event before any meaningful one: the attempt failed, and may fail over.
+    pub early_error: Option<Bytes>,
     /// Seen `data: [DONE]`.
     pub done: bool,
-    /// Seen an event whose data is an `{"error": …}` object.
+    /// Seen an error event.
     pub saw_error: bool,
-    /// (prompt, completion) tokens from the usage chunk, if the stream had one.
-    pub usage: Option<(u64, u64)>,
+    /// The last usage the stream reported.
+    pub usage: Option<Usage>,
+}
+
+/// What an event is, for the scanner's bookkeeping.
+enum Kind {
+    Keep,
+    Drop,
 }
 
 impl EventScanner {
-    /// Takes the next chunk; returns the complete events now available (possibly empty),
-    /// keeping an unfinished one back. Zero-copy when the chunk holds whole events only.
-    pub fn push(&mut self, chunk: Bytes) -> Result<Bytes, String> {
-        if self.pending.is_empty() {
-            let end = self.scan(&chunk, 0);
+    /// A scanner; with `drop_usage_only`, the usage-only chunk is read and left out.
+    pub fn new(drop_usage_only: bool) -> Self {
+        Self { drop_usage_only, ..Self::default() }
+    }
+
+    /// Takes the next chunk; returns the complete events now available, keeping an unfinished
+    /// one back. Zero-copy when the chunk holds whole events only and none is dropped.
+    pub fn push(&mut self, chunk: Bytes) -> Result<Scanned, String> {
+        let mut error = None;
+        let mut dropped = Vec::new();
+        let events = if self.pending.is_empty() {
+            let end = self.scan(&chunk, 0, &mut dropped, &mut error);
             let mut chunk = chunk;
             let events = chunk.split_to(end);
             self.hold(&chunk)?;
-            Ok(events)
+            events
         } else {
             let from = self.pending.len();
             self.hold(&chunk)?;
-            let pending = std::mem::take(&mut self.pending);
-            let end = self.scan(&pending, from);
-            let mut pending = pending;
+            let mut pending = std::mem::take(&mut self.pending);
+            let end = self.scan(&pending, from, &mut dropped, &mut error);
             let events = pending.split_to(end).freeze();
             self.pending = pending;
-            Ok(events)
-        }
+            events
+        };
+        let events = if dropped.is_empty() { events } else { without(&events, &dropped) };
+        Ok(Scanned { events, error })
     }
 
     fn hold(&mut self, bytes: &[u8]) -> Result<(), String> {
@@ -198,9 +107,16 @@ impl EventScanner {
         Ok(())
     }
 
-    /// Scans `buf[from..]`; returns the end of the last complete event in `buf`.
-    /// Only line ends matter, so it jumps between them with `memchr`.
-    fn scan(&mut self, buf: &[u8], from: usize) -> usize {
+    /// Scans `buf[from..]`; returns the end of the last complete event in `buf`, noting the
+    /// ranges of events to leave out. Only line ends matter, so it jumps between them with
+    /// `memchr`.
+    fn scan(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        dropped: &mut Vec<std::ops::Range<usize>>,
+        error: &mut Option<Bytes>,
+    ) -> usize {
         let mut event_start = 0;
         let mut complete = 0;
         let mut pos = from;
@@ -219,10 +135,12 @@ impl EventScanner {
             }
             self.after_cr = byte == b'\r';
             if self.at_line_start {
-                self.inspect(&buf[event_start..i]);
                 // Keep a CRLF whole when its LF is already here; one split across chunks
                 // leaves a stray LF, which clients read as an empty line.
                 complete = if byte == b'\r' && buf.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
+                if let Kind::Drop = self.inspect(&buf[event_start..i], error) {
+                    dropped.push(event_start..complete);
+                }
                 event_start = complete;
             }
             self.at_line_start = true;
@@ -234,23 +152,102 @@ impl EventScanner {
         complete
     }
 
-    fn inspect(&mut self, event: &[u8]) {
-        let event = event.trim_ascii_start();
-        for line in event.split(|&b| b == b'\n' || b == b'\r') {
-            let Some(data) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let data = data.strip_prefix(b" ").unwrap_or(data);
-            if data.starts_with(b"[DONE]") {
-                self.done = true;
-            } else if data.starts_with(b"{\"error\"") {
-                self.saw_error = true;
-            } else if memchr::memmem::find(data, b"\"usage\":{").is_some() {
-                // Only the usage chunk has a usage object; other chunks have none or null.
-                self.usage = crate::api::usage_of(data).or(self.usage);
+    fn inspect(&mut self, event: &[u8], error: &mut Option<Bytes>) -> Kind {
+        let mut named_error = false;
+        let mut data: Option<&[u8]> = None;
+        for line in event.trim_ascii_start().split(|&b| b == b'\n' || b == b'\r') {
+            if let Some(name) = line.strip_prefix(b"event:") {
+                named_error = name.trim_ascii() == b"error";
+            } else if let Some(value) = line.strip_prefix(b"data:") {
+                // Multi-line data is rare in OpenAI streams; the first line decides.
+                data.get_or_insert(value.strip_prefix(b" ").unwrap_or(value));
             }
         }
+        let Some(data) = data else { return Kind::Keep };
+        let trimmed = data.trim_ascii();
+        if trimmed.starts_with(b"[DONE]") {
+            self.done = true;
+            return Kind::Keep;
+        }
+        if named_error || is_error_object(trimmed) {
+            self.saw_error = true;
+            let data = Bytes::copy_from_slice(trimmed);
+            if !self.meaningful && self.early_error.is_none() {
+                self.early_error = Some(data.clone());
+            }
+            error.get_or_insert(data);
+            return Kind::Keep;
+        }
+        let mut usage_only = false;
+        if memchr::memmem::rfind(trimmed, b"\"usage\"").is_some()
+            && let Some(usage) = Usage::from_openai(trimmed)
+        {
+            self.usage = Some(usage);
+            usage_only = has_no_choices(trimmed);
+        }
+        if usage_only {
+            return if self.drop_usage_only { Kind::Drop } else { Kind::Keep };
+        }
+        if !self.meaningful && carries_meaning(trimmed) {
+            self.meaningful = true;
+        }
+        Kind::Keep
     }
+}
+
+/// `{"error": …}`, allowing whitespace.
+fn is_error_object(data: &[u8]) -> bool {
+    data.strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"error\""))
+}
+
+/// A chunk whose `choices` is empty (the usage chunk).
+fn has_no_choices(data: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Choices {
+        #[serde(default)]
+        choices: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Choices>(data).is_ok_and(|c| c.choices.is_empty())
+}
+
+/// Whether a chunk says something: a finish reason, or a delta field other than `role` that
+/// is neither null nor empty (content, tool calls, a refusal, reasoning, whatever comes next).
+/// Read only until the first such chunk, so the parse costs nothing once a stream flows. A
+/// chunk that cannot be read is passed on rather than held.
+fn carries_meaning(data: &[u8]) -> bool {
+    let Ok(chunk) = serde_json::from_slice::<Value>(data) else { return true };
+    // An object without choices (a keep-alive `{}`) says nothing.
+    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return !chunk.is_object() };
+    choices.iter().any(|choice| {
+        let finished = choice.get("finish_reason").is_some_and(|r| !r.is_null());
+        let said = choice
+            .get("delta")
+            .and_then(Value::as_object)
+            .is_some_and(|delta| delta.iter().any(|(key, value)| key != "role" && !is_empty(value)));
+        finished || said
+    })
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// `events` without the byte ranges `dropped` (sorted, disjoint).
+fn without(events: &Bytes, dropped: &[std::ops::Range<usize>]) -> Bytes {
+    let mut out = BytesMut::with_capacity(events.len());
+    let mut at = 0;
+    for range in dropped {
+        out.extend_from_slice(&events[at..range.start.min(events.len())]);
+        at = range.end.min(events.len());
+    }
+    out.extend_from_slice(&events[at..]);
+    out.freeze()
 }
 
 #[cfg(test)]
@@ -261,8 +258,8 @@ mod tests {
         chunks
             .iter()
             .map(|c| {
-                String::from_utf8(scanner.push(Bytes::copy_from_slice(c.as_bytes())).unwrap().to_vec())
-                    .unwrap()
+                let scanned = scanner.push(Bytes::copy_from_slice(c.as_bytes())).unwrap();
+                String::from_utf8(scanned.events.to_vec()).unwrap()
             })
             .collect()
     }
@@ -295,7 +292,7 @@ mod tests {
             let mut rest = stream.as_bytes();
             while !rest.is_empty() {
                 let (chunk, tail) = rest.split_at(rng.usize(1..=rest.len().min(9)));
-                out.extend_from_slice(&scanner.push(Bytes::copy_from_slice(chunk)).unwrap());
+                out.extend_from_slice(&scanner.push(Bytes::copy_from_slice(chunk)).unwrap().events);
                 rest = tail;
             }
             // Whatever the chunking: every byte once, in order, and [DONE] noticed.
@@ -305,30 +302,67 @@ mod tests {
     }
 
     #[test]
-    fn picks_up_the_usage_chunk() {
+    fn reads_usage_however_it_is_spaced_and_drops_the_usage_chunk_when_asked() {
+        let stream = [
+            "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n",
+            "data: {\"choices\": [], \"usage\": {\"prompt_tokens\": 9, \"completion_tokens\": 2, \"total_tokens\": 11}}\n\ndata: [DONE]\n\n",
+        ];
+        let mut kept = EventScanner::new(false);
+        assert_eq!(feed(&mut kept, &stream).concat(), stream.concat());
+        assert_eq!(kept.usage.map(|u| (u.prompt_tokens, u.completion_tokens)), Some((9, 2)));
+        let mut dropped = EventScanner::new(true);
+        let out = feed(&mut dropped, &stream);
+        assert_eq!(out[1], "data: [DONE]\n\n", "the usage chunk is left out, [DONE] kept");
+        assert_eq!(dropped.usage.map(|u| u.completion_tokens), Some(2));
+    }
+
+    #[test]
+    fn only_content_tool_calls_and_finish_reasons_are_meaningful() {
+        for held in [
+            ": OPENROUTER PROCESSING\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"finish_reason\":null}]}\n\n",
+            "event: ping\ndata: {}\n\n",
+        ] {
+            let mut s = EventScanner::default();
+            feed(&mut s, &[held]);
+            assert!(!s.meaningful, "{held}");
+        }
+        for meaningful in [
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\"}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hmm\"}}]}\n\n",
+            "data: not json\n\n",
+        ] {
+            let mut s = EventScanner::default();
+            feed(&mut s, &[meaningful]);
+            assert!(s.meaningful, "{meaningful}");
+        }
+    }
+
+    #[test]
+    fn an_error_before_any_content_is_early() {
         let mut s = EventScanner::default();
         feed(
             &mut s,
             &[
-                "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n",
-                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\ndata: [DONE]\n\n",
+                "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\ndata: { \"error\": {\"message\":\"boom\"}}\n\n",
             ],
         );
-        assert_eq!(s.usage, Some((9, 2)));
-    }
-
-    #[test]
-    fn notices_error_events() {
-        let mut s = EventScanner::default();
-        feed(&mut s, &["data: {\"error\":{\"message\":\"boom\"}}\n\n"]);
         assert!(s.saw_error && !s.done);
+        assert!(s.early_error.is_some());
+        let mut late = EventScanner::default();
+        let scanned = late
+            .push(Bytes::from_static(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\nevent: error\ndata: {\"message\":\"x\"}\n\n"))
+            .unwrap();
+        assert!(late.saw_error && late.early_error.is_none() && scanned.error.is_some());
     }
 
     #[test]
     fn refuses_an_endless_event() {
         let mut s = EventScanner::default();
         let big = Bytes::from(vec![b'x'; MAX_EVENT_BYTES]);
-        assert!(s.push(big).unwrap().is_empty());
+        assert!(s.push(big).unwrap().events.is_empty());
         assert!(s.push(Bytes::from_static(b"y")).is_err());
     }
 

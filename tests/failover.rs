@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ECHOED_SECRET, Proxy, Reply, Upstream, chat_body, header};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn pair(first: Reply, router: &str) -> (Upstream, Upstream, Proxy) {
     common::pair(first, Reply::Ok, router).await
@@ -35,27 +35,32 @@ async fn deployments_are_tried_in_priority_order() {
 
 #[tokio::test]
 async fn every_kind_of_provider_failure_fails_over_and_counts() {
+    // (reply, counts toward ejection): rate limits fail over too, but only pause.
     let failures = [
-        Reply::Status(500, vec![]),
-        Reply::Status(502, vec![]),
-        Reply::Status(503, vec![]),
-        Reply::Status(529, vec![]),
-        Reply::Status(429, vec![]),
-        Reply::Status(401, vec![]),
-        Reply::Status(403, vec![]),
-        Reply::Status(404, vec![]),
-        Reply::Status(408, vec![]),
-        Reply::Garbage,
-        Reply::Hang,
+        (Reply::Status(500, vec![]), true),
+        (Reply::Status(502, vec![]), true),
+        (Reply::Status(503, vec![]), true),
+        (Reply::Status(529, vec![]), true),
+        (Reply::Status(429, vec![]), false),
+        (Reply::Status(503, vec![("retry-after", "2")]), false),
+        (Reply::Status(529, vec![("retry-after", "2")]), false),
+        (Reply::Status(401, vec![]), true),
+        (Reply::Status(403, vec![]), true),
+        (Reply::Status(404, vec![]), true),
+        (Reply::Status(408, vec![]), true),
+        (Reply::Garbage, true),
+        (Reply::Hang, true),
     ];
-    for failure in failures {
+    for (failure, counts) in failures {
         let (primary, backup, proxy) = pair(failure, "timeout_seconds: 0.3, failure_threshold: 5").await;
         let response = proxy.chat(chat_body("m")).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-llm-proxy-provider"), "backup");
         assert_eq!(header(&response, "x-llm-proxy-attempts"), "2");
         assert_eq!((primary.calls(), backup.calls()), (1, 1));
-        assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 1);
+        let state = proxy.deployment("m", "primary").await;
+        assert_eq!(state["consecutive_failures"], u64::from(counts), "{state}");
+        assert_eq!(state["state"], if counts { "available" } else { "paused" }, "{state}");
     }
 }
 
@@ -194,22 +199,73 @@ async fn a_failed_probe_disables_again() {
 }
 
 #[tokio::test]
-async fn retry_after_keeps_a_rate_limited_deployment_out() {
+async fn a_rate_limit_pauses_a_deployment_for_what_it_asked_within_the_cap() {
     let (primary, backup, proxy) =
-        pair(Reply::Status(429, vec![("retry-after", "30")]), "failure_threshold: 10").await;
+        pair(Reply::Status(429, vec![("retry-after", "30")]), "failure_threshold: 1").await;
+    for _ in 0..3 {
+        proxy.chat(chat_body("m")).await;
+    }
+    let state = proxy.deployment("m", "primary").await;
+    assert_eq!((&state["state"], &state["enabled"]), (&json!("paused"), &json!(true)), "{state}");
+    assert!((29..=30).contains(&state["paused_for_seconds"].as_u64().unwrap()), "{state}");
+    assert_eq!(state["consecutive_failures"], 0, "a rate limit is not a failure");
+    assert_eq!((primary.calls(), backup.calls()), (1, 3), "paused: no further call");
+
+    // Retry-After: 1000000 (11 days) is capped by router.max_pause_seconds.
+    let (primary, _backup, proxy) =
+        pair(Reply::Status(429, vec![("retry-after", "1000000")]), "max_pause_seconds: 5").await;
     proxy.chat(chat_body("m")).await;
     let state = proxy.deployment("m", "primary").await;
-    assert_eq!(state["enabled"], false);
-    assert!(state["retry_in_seconds"].as_u64().unwrap() >= 29, "{state}");
-    proxy.chat(chat_body("m")).await;
-    proxy.chat(chat_body("m")).await;
-    assert_eq!((primary.calls(), backup.calls()), (1, 3));
+    assert!((4..=5).contains(&state["paused_for_seconds"].as_u64().unwrap()), "{state}");
+    assert_eq!(primary.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_single_deployment_rate_limited_answers_429_with_retry_after() {
+    let upstream = Upstream::start(Reply::Status(429, vec![("retry-after", "3")])).await;
+    let proxy = Proxy::start(&common::config("", &[("only", &upstream)])).await;
+    let response = proxy.chat(chat_body("m")).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(header(&response, "retry-after"), "3");
+    assert_eq!(header(&response, "retry-after-ms"), "3000");
+    assert!(response.headers().get("x-should-retry").is_none(), "the SDK's own retry must happen");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert!(body["error"]["message"].as_str().unwrap().contains("only: rate limited"), "{body}");
+    // While paused, nothing is sent and the client is still told when to come back.
+    let response = proxy.chat(chat_body("m")).await;
+    assert_eq!((response.status().as_u16(), header(&response, "x-llm-proxy-attempts")), (429, "0"));
+    let wait: u64 = header(&response, "retry-after").parse().unwrap();
+    assert!((1..=3).contains(&wait), "{wait}");
+    assert_eq!(upstream.calls(), 1);
+}
+
+#[tokio::test]
+async fn deployments_only_at_their_caps_answer_429_not_503() {
+    let upstream = Upstream::start(Reply::Ok).await;
+    let yaml = format!(
+        "providers:\n  only: {{type: openai, base_url: \"{}\"}}\nmodels:\n  m: {{providers: {{only: {{rpm: 2}}}}}}\n",
+        upstream.url
+    );
+    let proxy = Proxy::start(&yaml).await;
+    assert_eq!(proxy.chat(chat_body("m")).await.status(), 200);
+    assert_eq!(proxy.chat(chat_body("m")).await.status(), 200);
+    let response = proxy.chat(chat_body("m")).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(header(&response, "retry-after"), "30", "two a minute: one frees about every 30 s");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("at its rpm cap"), "{body}");
+    assert_eq!(upstream.calls(), 2);
 }
 
 #[tokio::test]
 async fn when_everything_fails_the_client_gets_503_listing_each_attempt() {
-    let (primary, backup, proxy) =
-        common::pair(Reply::Status(500, vec![]), Reply::Status(401, vec![]), "failure_threshold: 1").await;
+    let (primary, backup, proxy) = common::pair(
+        Reply::Status(500, vec![]),
+        Reply::Status(401, vec![]),
+        "failure_threshold: 1, panic_routing: false",
+    )
+    .await;
     let response = proxy.chat(chat_body("m")).await;
     assert_eq!(response.status(), 503);
     assert_eq!(header(&response, "x-should-retry"), "false");
@@ -231,7 +287,31 @@ async fn when_everything_fails_the_client_gets_503_listing_each_attempt() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("primary: cooling down, retry in 600s"), "{message}");
     assert_eq!((primary.calls(), backup.calls()), (1, 1));
-    assert_eq!(proxy.ready().await.0, 503);
+}
+
+#[tokio::test]
+async fn when_every_deployment_is_ejected_they_are_still_tried_and_a_success_restores_one() {
+    let (primary, backup, proxy) = common::pair(
+        Reply::Status(500, vec![]),
+        Reply::Status(502, vec![]),
+        "failure_threshold: 1, cooldown_seconds: 600",
+    )
+    .await;
+    assert_eq!(proxy.chat(chat_body("m")).await.status(), 503);
+    assert_eq!((primary.calls(), backup.calls()), (1, 1));
+    // Both ejected for ten minutes; without panic mode this would be ten minutes of 503s.
+    backup.set(Reply::Ok);
+    let response = proxy.chat(chat_body("m")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-llm-proxy-provider"), "backup");
+    // Soonest to recover first: both ejected at about the same time, each tried once at most.
+    assert!(primary.calls() <= 2 && backup.calls() == 2, "{} {}", primary.calls(), backup.calls());
+    let state = proxy.deployment("m", "backup").await;
+    assert_eq!(state["state"], "available", "the success ended its ejection");
+    // Back to normal routing: the restored backup serves, the ejected primary is left alone.
+    let calls = primary.calls();
+    assert_eq!(proxy.chat(chat_body("m")).await.status(), 200);
+    assert_eq!(primary.calls(), calls);
 }
 
 #[tokio::test]

@@ -205,7 +205,10 @@ async fn metrics_add_up_after_a_known_sequence() {
     let get = |series: &str| m.get(series).copied().unwrap_or_else(|| panic!("no {series}"));
     assert_eq!(get(r#"llm_proxy_requests_total{model="m",status="200"}"#), 4.0);
     assert_eq!(get(r#"llm_proxy_requests_total{model="",status="404"}"#), 1.0);
-    assert_eq!(get(r#"llm_proxy_upstream_attempts_total{model="m",provider="bad",outcome="failure"}"#), 4.0);
+    assert_eq!(
+        get(r#"llm_proxy_upstream_attempts_total{model="m",provider="bad",outcome="server_error"}"#),
+        4.0
+    );
     assert_eq!(get(r#"llm_proxy_upstream_attempts_total{model="m",provider="ok",outcome="success"}"#), 4.0);
     assert_eq!(get(r#"llm_proxy_failovers_total{model="m"}"#), 4.0);
     assert_eq!(get(r#"llm_proxy_tokens_total{model="m",provider="ok",direction="in"}"#), 15.0);
@@ -312,6 +315,11 @@ async fn chaos_every_request_ends_well_and_the_numbers_add_up() {
             503 => {
                 let body: Value = response.json().await.unwrap();
                 assert_eq!(body["error"]["code"], "all_deployments_failed");
+            }
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "rate_limit_exceeded");
             }
             other => panic!("unexpected status {other}"),
         }

@@ -53,14 +53,82 @@ async fn failover_happens_before_the_first_byte() {
         Reply::Ok,
     ];
     for reply in before_first_byte {
+        let rate_limited = matches!(reply, Reply::Status(429, _));
         let (primary, backup, proxy) = pair(reply, "timeout_seconds: 0.3").await;
         let response = proxy.chat(stream_body("m")).await;
         assert_eq!(header(&response, "x-llm-proxy-provider"), "backup");
         let events = sse_data(response).await;
         assert_eq!(events.last().unwrap(), "[DONE]");
         assert_eq!((primary.calls(), backup.calls()), (1, 1));
-        assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 1);
+        let failures = if rate_limited { 0 } else { 1 };
+        assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], failures);
     }
+}
+
+/// A stream commits on its first content, tool call or finish, not on its first byte: what
+/// comes before (comments, a role-only chunk) is held, and an error or silence there still
+/// fails over.
+#[tokio::test]
+async fn a_stream_commits_on_meaning_not_on_bytes() {
+    let role = common::chunk_event("primary-model", 0);
+    let comment = ": OPENROUTER PROCESSING\n\n".to_string();
+    let before_any_content = [
+        // OpenRouter: a keep-alive comment, then the error as the first event.
+        Reply::Events(
+            vec![
+                comment.clone(),
+                r#"data: {"error":{"code":502,"message":"provider down"}}"#.to_string() + "\n\n",
+            ],
+            End::Close,
+        ),
+        // A role-only chunk, then an error event (Anthropic's message_start + overloaded_error).
+        Reply::Events(
+            vec![
+                role.clone(),
+                "data: {\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+                    .to_string(),
+            ],
+            End::Close,
+        ),
+        // A role-only chunk, then the connection dies.
+        Reply::Events(vec![role.clone()], End::Die),
+        // Keep-alives, then silence past the first-token timeout.
+        Reply::Events(vec![comment.clone(), role.clone()], End::Hang),
+    ];
+    for reply in before_any_content {
+        let (primary, backup, proxy) = pair(reply, "timeout_seconds: 0.3").await;
+        let response = proxy.chat(stream_body("m")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-llm-proxy-provider"), "backup");
+        let events = sse_data(response).await;
+        assert_eq!(events.last().unwrap(), "[DONE]");
+        assert!(events.iter().all(|e| !e.contains("error")), "{events:?}");
+        assert_eq!((primary.calls(), backup.calls()), (1, 1));
+    }
+
+    // What was held is sent once the stream commits, in order, byte for byte.
+    let content = common::chunk_event("primary-model", 1);
+    let finish = common::finish_event("primary-model");
+    let (_, _, proxy) = pair(
+        Reply::Events(vec![comment.clone(), role.clone(), content.clone(), finish.clone()], End::Done),
+        "",
+    )
+    .await;
+    let response = proxy.chat(stream_body("m")).await;
+    assert_eq!(header(&response, "x-llm-proxy-provider"), "primary");
+    let text = response.text().await.unwrap();
+    assert_eq!(text, format!("{comment}{role}{content}{finish}data: [DONE]\n\n"));
+
+    // An error event after content is relayed as it is and ends the stream, counted apart.
+    let late_error =
+        "data: {\"error\":{\"message\":\"mid-stream\",\"type\":\"server_error\"}}\n\n".to_string();
+    let (_, backup, proxy) =
+        pair(Reply::Events(vec![role.clone(), content.clone(), late_error.clone()], End::Close), "").await;
+    let text = proxy.chat(stream_body("m")).await.text().await.unwrap();
+    assert_eq!(text, format!("{role}{content}{late_error}"), "no second error event, no [DONE]");
+    assert_eq!(backup.calls(), 0);
+    let m = proxy.metrics().await;
+    assert_eq!(m[r#"llm_proxy_upstream_streams_broken_total{model="m",provider="primary"}"#], 1.0);
 }
 
 #[tokio::test]

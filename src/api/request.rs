@@ -36,6 +36,10 @@ pub struct ApiRequest {
     /// Byte range of the `model` value (quotes included) inside `body`.
     model_span: Range<usize>,
     stream: bool,
+    /// `stream_options` (its value's byte range), when sent.
+    stream_options: Option<Range<usize>>,
+    /// The client asked for the usage chunk (`stream_options.include_usage: true`).
+    include_usage: bool,
 }
 
 /// Why a request body was refused; `param` names the offending field.
@@ -58,6 +62,14 @@ struct Head<'a> {
     stream: Option<&'a RawValue>,
     #[serde(borrow)]
     input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    stream_options: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 fn invalid(message: impl Into<String>, param: Option<&'static str>) -> InvalidRequest {
@@ -125,16 +137,37 @@ impl ApiRequest {
                 }
             },
         }
-        // `raw_model` borrows from `body`, so its address gives its offset; no unsafe needed.
-        let start = raw_model.get().as_ptr() as usize - body.as_ptr() as usize;
-        let model_span = start..start + raw_model.get().len();
+        // A `RawValue` borrows from `body`, so its address gives its offset; no unsafe needed.
+        let span_of = |raw: &RawValue| {
+            let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+            start..start + raw.get().len()
+        };
+        let model_span = span_of(raw_model);
+        let include_usage = match head.stream_options {
+            None => false,
+            Some(raw) => match serde_json::from_str::<Option<StreamOptions>>(raw.get()) {
+                Ok(options) => options.and_then(|o| o.include_usage).unwrap_or(false),
+                Err(_) => {
+                    return Err(invalid("`stream_options` must be an object", Some("stream_options")));
+                }
+            },
+        };
+        let stream_options = head.stream_options.map(span_of);
         let stream = match head.stream.map(RawValue::get) {
             None | Some("null" | "false") => false,
             Some("true") if operation == Operation::Chat => true,
             Some("true") => return Err(invalid("embeddings cannot be streamed", Some("stream"))),
             Some(_) => return Err(invalid("`stream` must be a boolean", Some("stream"))),
         };
-        Ok(Self { operation, model: model.into_owned(), model_span, stream, body })
+        Ok(Self {
+            operation,
+            model: model.into_owned(),
+            model_span,
+            stream,
+            stream_options,
+            include_usage,
+            body,
+        })
     }
 
     /// Which endpoint the request came to.
@@ -157,16 +190,57 @@ impl ApiRequest {
         &self.body
     }
 
+    /// Whether the client asked for the usage chunk of a stream.
+    pub fn include_usage(&self) -> bool {
+        self.include_usage
+    }
+
     /// The body with `model` set to `model_json` (an already JSON-encoded string); every other
     /// byte is the client's. Costs one copy of the body, none when the model is unchanged.
     pub fn body_with_model(&self, model_json: &str) -> Bytes {
-        if &self.body[self.model_span.clone()] == model_json.as_bytes() {
+        self.upstream_body(model_json, false)
+    }
+
+    /// [`ApiRequest::body_with_model`], and with `ask_usage` a stream also asks for usage
+    /// (`stream_options.include_usage: true`) if the client did not, so that its tokens are
+    /// counted. Only those bytes change; one copy of the body, none when nothing does.
+    pub fn upstream_body(&self, model_json: &str, ask_usage: bool) -> Bytes {
+        let same_model = &self.body[self.model_span.clone()] == model_json.as_bytes();
+        let add_usage = ask_usage && self.stream && !self.include_usage;
+        if same_model && !add_usage {
             return self.body.clone();
         }
-        let mut out = BytesMut::with_capacity(self.body.len() - self.model_span.len() + model_json.len());
-        out.put_slice(&self.body[..self.model_span.start]);
-        out.put_slice(model_json.as_bytes());
-        out.put_slice(&self.body[self.model_span.end..]);
+        let mut edits: Vec<(Range<usize>, Cow<[u8]>)> = Vec::with_capacity(2);
+        if !same_model {
+            edits.push((self.model_span.clone(), Cow::Borrowed(model_json.as_bytes())));
+        }
+        if add_usage {
+            match &self.stream_options {
+                Some(span) => {
+                    // Rare: options without include_usage. Keep the client's other options.
+                    let mut options: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_slice(&self.body[span.clone()]).unwrap_or_default();
+                    options.insert("include_usage".to_string(), serde_json::Value::Bool(true));
+                    let encoded = serde_json::Value::Object(options).to_string().into_bytes();
+                    edits.push((span.clone(), Cow::Owned(encoded)));
+                }
+                None => {
+                    // Right after the opening brace: valid whatever follows.
+                    let brace = self.body.iter().position(|&b| b == b'{').unwrap_or(0) + 1;
+                    edits.push((brace..brace, Cow::Borrowed(br#""stream_options":{"include_usage":true},"#)));
+                }
+            }
+        }
+        edits.sort_by_key(|(range, _)| range.start);
+        let extra: usize = edits.iter().map(|(_, with)| with.len()).sum();
+        let mut out = BytesMut::with_capacity(self.body.len() + extra);
+        let mut at = 0;
+        for (range, with) in &edits {
+            out.put_slice(&self.body[at..range.start]);
+            out.put_slice(with);
+            at = range.end;
+        }
+        out.put_slice(&self.body[at..]);
         out.freeze()
     }
 }
@@ -196,6 +270,31 @@ mod tests {
         assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
         // Unchanged model: the very same bytes, no copy.
         assert_eq!(req.body_with_model(r#""gpt-4""#).as_ptr(), req.body().as_ptr());
+    }
+
+    #[test]
+    fn a_stream_asks_for_usage_unless_the_client_did() {
+        let req = parse(r#"{"model":"m","messages":[{}],"stream":true}"#).unwrap();
+        assert!(!req.include_usage());
+        let out = req.upstream_body(r#""x""#, true);
+        assert_eq!(
+            &out[..],
+            br#"{"stream_options":{"include_usage":true},"model":"x","messages":[{}],"stream":true}"#
+        );
+        assert_eq!(&req.upstream_body(r#""m""#, false)[..], req.body().as_ref(), "not asked: untouched");
+        let asked =
+            parse(r#"{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":true}}"#)
+                .unwrap();
+        assert!(asked.include_usage());
+        assert_eq!(asked.upstream_body(r#""m""#, true).as_ptr(), asked.body().as_ptr());
+        let other =
+            parse(r#"{"model":"m","stream_options": {"x": 1},"messages":[{}],"stream":true}"#).unwrap();
+        let out: serde_json::Value = serde_json::from_slice(&other.upstream_body(r#""y""#, true)).unwrap();
+        assert_eq!(out["stream_options"], serde_json::json!({"x": 1, "include_usage": true}));
+        assert_eq!(out["model"], "y");
+        let plain = parse(r#"{"model":"m","messages":[{}]}"#).unwrap();
+        assert_eq!(plain.upstream_body(r#""m""#, true).as_ptr(), plain.body().as_ptr(), "not a stream");
+        assert!(parse(r#"{"model":"m","messages":[{}],"stream_options":3}"#).is_err());
     }
 
     #[test]

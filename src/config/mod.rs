@@ -77,10 +77,30 @@ pub struct RouterConfig {
     /// How long a disabled deployment stays out before one probe request is let through.
     #[serde(default = "default_cooldown", deserialize_with = "de::seconds")]
     pub cooldown_seconds: Duration,
-    /// Bound on each attempt up to response headers (non-streaming: the whole body), and on
-    /// the silence between two stream chunks.
-    #[serde(default = "default_timeout", deserialize_with = "de::seconds")]
-    pub timeout_seconds: Duration,
+    /// The seed's one timeout. When set, it is the default of `first_token_timeout_seconds`
+    /// and `idle_timeout_seconds` (its old meaning: up to the first bytes, and between chunks).
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    pub timeout_seconds: Option<Duration>,
+    /// Connecting to an upstream (TCP and TLS).
+    #[serde(default = "default_connect_timeout", deserialize_with = "de::seconds")]
+    pub connect_timeout_seconds: Duration,
+    /// From sending a request to its first content (non-streaming: to the whole answer).
+    /// Long by default: a reasoning model may think for minutes before it says anything.
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    pub first_token_timeout_seconds: Option<Duration>,
+    /// Longest silence of the upstream between two events of a stream once it flows
+    /// (upstream liveness, not output: held keep-alives count).
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    pub idle_timeout_seconds: Option<Duration>,
+    /// Longest an attempt may take in all, a stream included: bounds an endless stream.
+    #[serde(default = "default_total_timeout", deserialize_with = "de::seconds")]
+    pub total_timeout_seconds: Duration,
+    /// Largest non-streaming upstream body read into memory.
+    #[serde(default = "default_max_response_bytes", deserialize_with = "de::number")]
+    pub max_response_bytes: usize,
+    /// Largest stream relayed; a longer one is ended with an error event.
+    #[serde(default = "default_max_stream_bytes", deserialize_with = "de::number")]
+    pub max_stream_bytes: u64,
     /// How a tier's deployments share traffic (overridable per model).
     #[serde(default)]
     pub strategy: Strategy,
@@ -97,9 +117,67 @@ pub struct RouterConfig {
     /// one `cooldown_seconds`); defaults to `cooldown_seconds`, i.e. a fixed cooldown.
     #[serde(default, deserialize_with = "de::optional_seconds")]
     pub cooldown_max_seconds: Option<Duration>,
+    /// Longest a rate limit (429, or 503/529 with `Retry-After`) pauses a deployment, whatever
+    /// the provider asked.
+    #[serde(default = "default_max_pause", deserialize_with = "de::seconds")]
+    pub max_pause_seconds: Duration,
+    /// When every deployment of a model is ejected, try them anyway (soonest to recover
+    /// first) instead of refusing every request until a cooldown ends.
+    #[serde(default = "default_true")]
+    pub panic_routing: bool,
+}
+
+/// The timeouts of one attempt, every default resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting to the upstream.
+    pub connect: Duration,
+    /// To the first content (non-streaming: the whole answer).
+    pub first_token: Duration,
+    /// Between upstream events once a stream flows.
+    pub idle: Duration,
+    /// The whole attempt, stream included.
+    pub total: Duration,
+}
+
+/// Per-deployment overrides of [`Timeouts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeoutOverrides {
+    /// `first_token_timeout_seconds`.
+    pub first_token: Option<Duration>,
+    /// `idle_timeout_seconds`.
+    pub idle: Option<Duration>,
+    /// `total_timeout_seconds`.
+    pub total: Option<Duration>,
+}
+
+impl Timeouts {
+    /// These timeouts with a deployment's overrides.
+    pub fn with(self, overrides: TimeoutOverrides) -> Self {
+        Self {
+            connect: self.connect,
+            first_token: overrides.first_token.unwrap_or(self.first_token),
+            idle: overrides.idle.unwrap_or(self.idle),
+            total: overrides.total.unwrap_or(self.total),
+        }
+    }
 }
 
 impl RouterConfig {
+    /// The timeouts, defaults resolved: `first_token` and `idle` default to `timeout_seconds`
+    /// when that is set, else 300 s and 60 s.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout_seconds,
+            first_token: self
+                .first_token_timeout_seconds
+                .or(self.timeout_seconds)
+                .unwrap_or(Duration::from_secs(300)),
+            idle: self.idle_timeout_seconds.or(self.timeout_seconds).unwrap_or(Duration::from_secs(60)),
+            total: self.total_timeout_seconds,
+        }
+    }
+
     /// `cooldown_max_seconds`, or `cooldown_seconds` when unset.
     pub fn cooldown_max(&self) -> Duration {
         self.cooldown_max_seconds.unwrap_or(self.cooldown_seconds).max(self.cooldown_seconds)
@@ -113,6 +191,9 @@ pub struct NamedProvider {
     pub name: String,
     /// Its type-specific settings.
     pub config: ProviderConfig,
+    /// A hash of every setting as written (secrets included, after `${VAR}` expansion): a
+    /// reload that changes any of them starts the provider, and its deployments, fresh.
+    pub fingerprint: u64,
 }
 
 /// One entry of `models:`: the name clients send and where it can be served.
@@ -147,6 +228,8 @@ pub struct DeploymentConfig {
     pub rpm: Option<u64>,
     /// The provider account's tokens-per-minute limit for this model, if any.
     pub tpm: Option<u64>,
+    /// This deployment's own timeouts, over `router:`'s.
+    pub timeouts: TimeoutOverrides,
 }
 
 #[derive(Deserialize)]
@@ -176,10 +259,22 @@ struct RawDeployment {
     rpm: Option<u64>,
     #[serde(default, deserialize_with = "de::optional_number")]
     tpm: Option<u64>,
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    first_token_timeout_seconds: Option<Duration>,
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    idle_timeout_seconds: Option<Duration>,
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    total_timeout_seconds: Option<Duration>,
 }
 
 fn default_weight() -> u32 {
     1
+}
+fn default_max_pause() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_true() -> bool {
+    true
 }
 fn default_retry_backoff() -> Duration {
     Duration::from_millis(50)
@@ -203,8 +298,17 @@ fn default_failure_threshold() -> u32 {
 fn default_cooldown() -> Duration {
     Duration::from_secs(600)
 }
-fn default_timeout() -> Duration {
-    Duration::from_secs(60)
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_total_timeout() -> Duration {
+    Duration::from_secs(1800)
+}
+fn default_max_response_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_max_stream_bytes() -> u64 {
+    1024 * 1024 * 1024
 }
 
 impl Default for ServerConfig {
@@ -223,12 +327,20 @@ impl Default for RouterConfig {
         Self {
             failure_threshold: default_failure_threshold(),
             cooldown_seconds: default_cooldown(),
-            timeout_seconds: default_timeout(),
+            timeout_seconds: None,
+            connect_timeout_seconds: default_connect_timeout(),
+            first_token_timeout_seconds: None,
+            idle_timeout_seconds: None,
+            total_timeout_seconds: default_total_timeout(),
+            max_response_bytes: default_max_response_bytes(),
+            max_stream_bytes: default_max_stream_bytes(),
             strategy: Strategy::default(),
             retries: 0,
             retry_backoff_ms: default_retry_backoff(),
             retry_budget_percent: default_retry_budget(),
             cooldown_max_seconds: None,
+            max_pause_seconds: default_max_pause(),
+            panic_routing: true,
         }
     }
 }
@@ -395,6 +507,12 @@ fn parse_providers(section: Option<Value>, problems: &mut Problems) -> (Vec<Name
     let mut declared = HashSet::new();
     for (name, path, mut entry) in named_entries(section, "providers", problems) {
         declared.insert(name.clone());
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            entry.hash(&mut hasher);
+            hasher.finish()
+        };
         let kind = match entry.remove("type") {
             Some(Value::String(kind)) => kind,
             Some(_) => {
@@ -413,7 +531,7 @@ fn parse_providers(section: Option<Value>, problems: &mut Problems) -> (Vec<Name
             }
         };
         if let Some(config) = ProviderConfig::decode(&kind, Value::Mapping(entry), &path, problems) {
-            providers.push(NamedProvider { name, config });
+            providers.push(NamedProvider { name, config, fingerprint });
         }
     }
     (providers, declared)
@@ -461,6 +579,15 @@ fn parse_models(
                     );
                 }
             }
+            for (field, value) in [
+                ("first_token_timeout_seconds", dep.first_token_timeout_seconds),
+                ("idle_timeout_seconds", dep.idle_timeout_seconds),
+                ("total_timeout_seconds", dep.total_timeout_seconds),
+            ] {
+                if value.is_some_and(|v| v.is_zero()) {
+                    problems.push(format!("{dep_path}.{field}"), "must be greater than 0");
+                }
+            }
             deployments.push(DeploymentConfig {
                 provider,
                 priority: dep.priority,
@@ -468,6 +595,11 @@ fn parse_models(
                 weight: dep.weight,
                 rpm: dep.rpm,
                 tpm: dep.tpm,
+                timeouts: TimeoutOverrides {
+                    first_token: dep.first_token_timeout_seconds,
+                    idle: dep.idle_timeout_seconds,
+                    total: dep.total_timeout_seconds,
+                },
             });
         }
         if deployments.is_empty() {
@@ -531,8 +663,19 @@ fn validate_router(router: &RouterConfig, problems: &mut Problems) {
     if router.failure_threshold == 0 {
         problems.push("router.failure_threshold", "must be at least 1");
     }
-    if router.timeout_seconds.is_zero() {
-        problems.push("router.timeout_seconds", "must be greater than 0");
+    for (field, value) in [
+        ("timeout_seconds", router.timeout_seconds),
+        ("connect_timeout_seconds", Some(router.connect_timeout_seconds)),
+        ("first_token_timeout_seconds", router.first_token_timeout_seconds),
+        ("idle_timeout_seconds", router.idle_timeout_seconds),
+        ("total_timeout_seconds", Some(router.total_timeout_seconds)),
+    ] {
+        if value.is_some_and(|v| v.is_zero()) {
+            problems.push(format!("router.{field}"), "must be greater than 0");
+        }
+    }
+    if router.max_response_bytes == 0 || router.max_stream_bytes == 0 {
+        problems.push("router.max_response_bytes", "limits must be at least 1");
     }
     if !(0.0..=1000.0).contains(&router.retry_budget_percent) {
         problems.push("router.retry_budget_percent", "must be between 0 and 1000");

@@ -31,7 +31,17 @@ fn the_seed_format_loads_unchanged_with_defaults() {
     assert_eq!(config.server.max_body_bytes, 33_554_432);
     assert_eq!(config.router.failure_threshold, 3);
     assert_eq!(config.router.cooldown_seconds, Duration::from_secs(600));
-    assert_eq!(config.router.timeout_seconds, Duration::from_secs(60));
+    assert_eq!(config.router.timeout_seconds, None);
+    let timeouts = config.router.timeouts();
+    assert_eq!(
+        (timeouts.connect, timeouts.first_token, timeouts.idle, timeouts.total),
+        (
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+            Duration::from_secs(60),
+            Duration::from_secs(1800)
+        )
+    );
     let names: Vec<_> = config.providers.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["primary", "backup"]);
     let ProviderConfig::OpenAi(primary) = &config.providers[0].config else { panic!("openai") };
@@ -60,6 +70,9 @@ models:
     assert_eq!(config.server.shutdown_grace_seconds, Duration::from_millis(2500));
     assert_eq!(config.router.failure_threshold, 5);
     assert_eq!(config.router.cooldown_seconds, Duration::from_millis(500));
+    // The seed's timeout_seconds keeps its meaning: up to the first bytes, and between chunks.
+    let timeouts = config.router.timeouts();
+    assert_eq!((timeouts.first_token, timeouts.idle), (Duration::from_secs(10), Duration::from_secs(10)));
     // model_id defaults to the model's own name, priority to 0.
     assert_eq!(config.models[0].deployments[0].model_id, "echo");
     assert_eq!(config.models[0].deployments[0].priority, 0);

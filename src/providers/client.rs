@@ -65,17 +65,24 @@ impl Upstream {
         }
     }
 
-    /// POSTs `body` to `uri`. A non-success status becomes [`ProviderError::Status`].
+    /// POSTs `body` to `uri` with the client's `forwarded` headers (never overriding the
+    /// provider's own). A non-success status becomes [`ProviderError::Status`].
     pub(crate) async fn post(
         &self,
         uri: Uri,
         body: Bytes,
         request_id: HeaderValue,
+        forwarded: HeaderMap,
     ) -> Result<http::Response<hyper::body::Incoming>, ProviderError> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers.clone();
+        let mut headers = forwarded;
+        // The provider's headers win: a client must not replace credentials or versions.
+        for (name, value) in &self.headers {
+            headers.insert(name, value.clone());
+        }
+        *request.headers_mut() = headers;
         request.headers_mut().insert("x-request-id", request_id);
         let response = self.clients.get().request(request).await.map_err(ProviderError::from_client)?;
         if !response.status().is_success() {
@@ -96,6 +103,22 @@ impl Upstream {
         }
         Ok(body)
     }
+}
+
+/// The upstream response headers the client sees, renamed under
+/// [`super::UPSTREAM_HEADER_PREFIX`].
+pub(crate) fn relayed_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut relayed = HeaderMap::new();
+    for (name, value) in headers {
+        if super::relays_upstream_header(name.as_str())
+            && let Ok(renamed) = HeaderName::from_bytes(
+                format!("{}{}", super::UPSTREAM_HEADER_PREFIX, name.as_str()).as_bytes(),
+            )
+        {
+            relayed.append(renamed, value.clone());
+        }
+    }
+    relayed
 }
 
 /// The body of a response that must be `text/event-stream`, as it arrives.

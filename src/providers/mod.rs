@@ -2,8 +2,10 @@
 //!
 //! An adapter translates a chat request into its provider's format, sends it with the
 //! provider's pooled client, and hands back either a complete OpenAI-format body or a stream
-//! of OpenAI-format SSE bytes. It reports what went wrong as a [`ProviderError`]; deciding what
-//! that means (fail over or not) is the router's job (`router::classify`).
+//! of [`Frame`]s: whole OpenAI-format SSE events, each saying whether the stream has said
+//! anything yet (the router commits on meaning, not on bytes), whether it is complete, and the
+//! usage reported so far. It reports what went wrong as a [`ProviderError`]; deciding what that
+//! means (fail over, pause, or not) is the router's job (`router::classify`).
 
 pub mod anthropic;
 pub mod azure;
@@ -13,6 +15,8 @@ pub mod mock;
 pub mod openai;
 pub(crate) mod settings;
 pub(crate) mod translate;
+
+pub use crate::usage::Usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +37,14 @@ use crate::config::Problems;
 /// when the whole body is read. The router bounds it with the configured timeout and may drop
 /// it at any point (the client went away), which must cancel the upstream request.
 pub trait Provider: Send + Sync + 'static {
+    /// Whether this provider streams OpenAI's format itself and should be asked for usage
+    /// (`stream_options.include_usage`) on every stream, so that tokens are counted even
+    /// when the client did not ask; [`Call::client_wants_usage`] then says whether to keep
+    /// the usage chunk.
+    fn asks_for_stream_usage(&self) -> bool {
+        false
+    }
+
     /// Sends one chat completion attempt.
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>>;
 
@@ -55,14 +67,84 @@ pub struct Call {
     pub model_id: Arc<str>,
     /// Sent upstream as `x-request-id` so both sides' logs can be joined.
     pub request_id: HeaderValue,
+    /// The client's headers that are meant for the upstream (`anthropic-beta`,
+    /// `OpenAI-Beta`, `traceparent`, …; see [`FORWARDED_HEADERS`]).
+    pub forwarded: HeaderMap,
+    /// The client asked for the usage chunk (`stream_options.include_usage`).
+    pub client_wants_usage: bool,
+}
+
+/// Client headers sent on to every upstream: what the provider's own SDKs use to opt into
+/// betas, pick an organisation or carry a trace. Anything else the client sends stays here
+/// (its credentials above all). A provider's `forward_headers:` adds names.
+pub const FORWARDED_HEADERS: &[&str] =
+    &["anthropic-beta", "openai-beta", "openai-organization", "openai-project", "traceparent", "tracestate"];
+
+/// Upstream response headers the client sees, renamed with this prefix so that the gateway's
+/// own rate-limit headers can use the plain names: the provider's request id (to quote to
+/// its support), its rate-limit state and its processing time.
+pub const UPSTREAM_HEADER_PREFIX: &str = "x-llm-proxy-upstream-";
+
+/// Whether an upstream response header is relayed (under [`UPSTREAM_HEADER_PREFIX`]).
+pub fn relays_upstream_header(name: &str) -> bool {
+    matches!(name, "x-request-id" | "request-id" | "openai-processing-ms" | "retry-after")
+        || name.starts_with("x-ratelimit-")
+        || name.starts_with("anthropic-ratelimit-")
 }
 
 /// A successful upstream answer, in OpenAI's wire format.
-pub enum Reply {
-    /// A complete `chat.completion` JSON body, checked to be valid JSON.
+pub struct Reply {
+    /// The answer.
+    pub payload: Payload,
+    /// The upstream's headers worth relaying, already renamed (see [`UPSTREAM_HEADER_PREFIX`]).
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    /// A complete JSON answer.
+    pub fn json(body: Bytes) -> Self {
+        Self { payload: Payload::Json(body), headers: HeaderMap::new() }
+    }
+
+    /// A streamed answer.
+    pub fn stream(frames: Frames) -> Self {
+        Self { payload: Payload::Stream(frames), headers: HeaderMap::new() }
+    }
+
+    /// The same answer, relaying `headers`.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// The body of a [`Reply`].
+pub enum Payload {
+    /// A complete `chat.completion` (or embeddings) JSON body, checked to be valid JSON.
     Json(Bytes),
-    /// `text/event-stream` bytes as they arrive, OpenAI-framed (`data: …\n\n`, `[DONE]`).
-    Stream(BoxStream<'static, Result<Bytes, ProviderError>>),
+    /// The stream, as it arrives.
+    Stream(Frames),
+}
+
+/// A stream's frames, as they arrive.
+pub type Frames = BoxStream<'static, Result<Frame, ProviderError>>;
+
+/// Part of a stream: whole OpenAI-framed events, and what the stream has said so far.
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// Whole SSE events to send the client, in order (may be empty).
+    pub bytes: Bytes,
+    /// The stream has carried content, a tool call or a finish reason by the end of this
+    /// frame: it may commit. Keep-alives, comments and preambles (a role-only chunk,
+    /// Anthropic's `message_start` and `ping`) do not count.
+    pub meaningful: bool,
+    /// The stream is complete: `[DONE]` is in `bytes`.
+    pub done: bool,
+    /// `bytes` end with an error event the upstream sent after the stream committed; the
+    /// stream is over and failed.
+    pub failed: bool,
+    /// The usage reported so far, if any (the last one wins).
+    pub usage: Option<Usage>,
 }
 
 /// What went wrong talking to a provider.
@@ -337,7 +419,7 @@ impl<T> PerCore<T> {
 }
 
 /// Bounds every adapter applies to what it reads from upstream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest non-streaming upstream body read into memory.
     pub max_response_bytes: usize,

@@ -64,3 +64,8 @@ pub(crate) fn check_headers(
     }
     ok
 }
+
+/// `true`, for settings that default to on.
+pub(crate) fn yes() -> bool {
+    true
+}

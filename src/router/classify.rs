@@ -12,12 +12,16 @@ pub enum Verdict {
     /// The request itself is bad (400, 413, 422): relay the upstream's answer to the client,
     /// try nothing else, count nothing against the deployment.
     ClientError,
-    /// The provider failed (connect error, timeout, 5xx, 429, 401/403, 404, any other status,
-    /// a 2xx that is not what it should be): count it and try the next deployment.
-    ProviderFailure {
-        /// How long the provider asked to be left alone (429/503 with `Retry-After`).
+    /// The provider is rate limiting (429, or 503/529 with `Retry-After` or a rate-limit reset
+    /// header): pause this deployment, try the next one, count nothing toward ejection.
+    RateLimited {
+        /// How long the provider asked to be left alone, if it said.
         retry_after: Option<Duration>,
     },
+    /// The provider failed (connect error, timeout, 5xx without `Retry-After`, 401/403, 404,
+    /// any other status, a 2xx that is not what it should be): count it and try the next
+    /// deployment.
+    ProviderFailure,
     /// This provider cannot serve this request (a field or endpoint it lacks); nothing was
     /// sent. Pass to the next deployment without counting anything against this one.
     Unsupported,
@@ -33,16 +37,19 @@ pub fn classify(error: &ProviderError) -> Verdict {
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => {
                 Verdict::ClientError
             }
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                Verdict::ProviderFailure { retry_after: *retry_after }
+            StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited { retry_after: *retry_after },
+            // Anthropic's 529 "overloaded" and a 503 are capacity, not sickness, when the
+            // provider says when to come back; without that they are failures.
+            status if matches!(status.as_u16(), 503 | 529) && retry_after.is_some() => {
+                Verdict::RateLimited { retry_after: *retry_after }
             }
-            _ => Verdict::ProviderFailure { retry_after: None },
+            _ => Verdict::ProviderFailure,
         },
         ProviderError::Unsupported { .. } => Verdict::Unsupported,
         ProviderError::Connect(_)
         | ProviderError::Transport(_)
         | ProviderError::Timeout(_)
-        | ProviderError::InvalidResponse(_) => Verdict::ProviderFailure { retry_after: None },
+        | ProviderError::InvalidResponse(_) => Verdict::ProviderFailure,
     }
 }
 
@@ -84,21 +91,27 @@ mod tests {
         for code in [400, 413, 422] {
             assert_eq!(classify(&status(code, None)), Verdict::ClientError, "{code}");
         }
-        for code in [401, 403, 404, 405, 408, 409, 429, 500, 502, 503, 504, 529, 302] {
-            assert!(matches!(classify(&status(code, None)), Verdict::ProviderFailure { .. }), "{code}");
+        for code in [401, 403, 404, 405, 408, 409, 500, 502, 503, 504, 529, 302] {
+            assert_eq!(classify(&status(code, None)), Verdict::ProviderFailure, "{code}");
         }
         let timeout = ProviderError::Timeout(Duration::from_secs(1));
-        assert_eq!(classify(&timeout), Verdict::ProviderFailure { retry_after: None });
+        assert_eq!(classify(&timeout), Verdict::ProviderFailure);
         let garbage = ProviderError::InvalidResponse("not JSON".into());
-        assert_eq!(classify(&garbage), Verdict::ProviderFailure { retry_after: None });
+        assert_eq!(classify(&garbage), Verdict::ProviderFailure);
     }
 
     #[test]
-    fn retry_after_is_honoured_on_429_and_503_only() {
+    fn rate_limits_are_429s_and_busy_answers_that_say_when() {
         let wait = Some(Duration::from_secs(9));
-        assert_eq!(classify(&status(429, wait)), Verdict::ProviderFailure { retry_after: wait });
-        assert_eq!(classify(&status(503, wait)), Verdict::ProviderFailure { retry_after: wait });
-        assert_eq!(classify(&status(500, wait)), Verdict::ProviderFailure { retry_after: None });
+        assert_eq!(classify(&status(429, None)), Verdict::RateLimited { retry_after: None });
+        assert_eq!(classify(&status(429, wait)), Verdict::RateLimited { retry_after: wait });
+        assert_eq!(classify(&status(503, wait)), Verdict::RateLimited { retry_after: wait });
+        assert_eq!(classify(&status(529, wait)), Verdict::RateLimited { retry_after: wait });
+        assert_eq!(
+            classify(&status(500, wait)),
+            Verdict::ProviderFailure,
+            "a 500 is a failure whatever it says"
+        );
     }
 
     #[test]

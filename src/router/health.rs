@@ -1,29 +1,44 @@
-//! Per-deployment health: a three-state breaker on atomics, read lock-free on every request.
+//! Per-deployment health: a breaker for failures and a separate pause for rate limits, on
+//! atomics, read lock-free on every request.
 //!
-//! The algorithm:
-//! 1. **Enabled**: every request is admitted. Each failure bumps a consecutive-failure count;
-//!    a success resets it to zero.
-//! 2. **Disabled**: once the count reaches `failure_threshold`, the deployment is out for
-//!    `cooldown` (a `Retry-After` from the provider keeps it out at least that long, whatever
-//!    the count). Nothing is admitted.
-//! 3. **Probation**: when the cooldown has passed, exactly one request is admitted as a probe
-//!    (a compare-and-swap decides which). Its success enables the deployment again; its
-//!    failure disables it for another cooldown. A probe whose caller gave up (client
-//!    disconnected) settles nothing and frees the slot for the next request.
+//! Two things can keep a deployment out, and they are kept apart because they mean different
+//! things (see ARCHITECTURE.md for the diagram):
 //!
-//! Ejection learns: each consecutive ejection (a probe failing right after one) multiplies the
-//! cooldown (cooldown × ejections in a row, capped by `cooldown_max`); a successful probe
-//! resets it. An operator may also take a deployment out by hand ([`Health::set_manual_off`]).
+//! * A **pause** is the provider saying "not now": a 429, or a 503/529 carrying `Retry-After`
+//!   or a rate-limit reset header. The deployment is left alone for what the provider asked,
+//!   capped by `max_pause` (default 60 s), or a short default pause when it did not say. A pause
+//!   is not sickness: it never counts toward the failure threshold, never turns into a
+//!   cooldown, ends by itself without a probe, and ends early when any request succeeds.
+//! * The **breaker** counts real failures (5xx without `Retry-After`, timeouts, connect errors,
+//!   bad bodies, 401/403, 404):
+//!   1. **Enabled**: every request is admitted. Each failure bumps a consecutive-failure
+//!      count; a success resets it to zero.
+//!   2. **Ejected**: once the count reaches `failure_threshold`, the deployment is out for a
+//!      cooldown that grows with ejections in a row (cooldown × ejections, capped by
+//!      `cooldown_max`). Nothing is admitted, except in panic mode (below).
+//!   3. **Probation**: when the cooldown has passed, exactly one request is admitted as a
+//!      probe (a compare-and-swap decides which). Its success enables the deployment and
+//!      resets the ejection count; its failure ejects it again for a longer cooldown; a rate
+//!      limit (or a probe whose caller gave up) settles nothing and frees the slot.
 //!
-//! A request admitted while enabled that finishes after the deployment was disabled still
-//! counts (a success resets the count) but never lifts a cooldown: only a probe does that.
-//! Transitions are detected with compare-and-swap, so each is logged exactly once.
+//! **Panic mode**: when every deployment of a model is ejected, the router still tries them
+//! ([`Health::admit_panic`]) rather than refuse every request for a whole cooldown, the way
+//! Envoy's panic threshold does. A panic attempt that succeeds ends the ejection; one that
+//! fails changes nothing more (the deployment is already out).
+//!
+//! A request admitted while enabled that finishes after the deployment was ejected still
+//! counts (a success resets the count) but never lifts an ejection: only a probe or a panic
+//! attempt does. Transitions are detected with compare-and-swap, so each is logged once. An
+//! operator may also take a deployment out by hand ([`Health::set_manual_off`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// The pause after a rate limit that did not say how long to wait.
+pub const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Health of one deployment (one model on one provider).
 #[derive(Debug)]
@@ -34,28 +49,67 @@ pub struct Health {
     threshold: AtomicU32,
     cooldown_ms: AtomicU64,
     cooldown_max_ms: AtomicU64,
+    max_pause_ms: AtomicU64,
     epoch: Instant,
     failures: AtomicU32,
     /// Ejections in a row (0 while enabled): the next cooldown is this many cooldowns.
     ejections: AtomicU32,
     /// Taken out by an operator: nothing is admitted until put back.
     manual_off: AtomicBool,
-    /// Milliseconds since `epoch` (plus one) until which the deployment is out; 0 = enabled.
+    /// Milliseconds since `epoch` (plus one) until which the deployment is ejected; 0 = not.
     disabled_until: AtomicU64,
     probing: AtomicBool,
+    /// Milliseconds since `epoch` (plus one) until which the deployment is paused; 0 = not.
+    paused_until: AtomicU64,
+}
+
+/// Where a deployment stands, as admin views and metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Admitting requests.
+    Available,
+    /// Paused after a rate limit; admits again by itself.
+    Paused,
+    /// Ejected after failures; admits one probe when its cooldown ends.
+    CoolingDown,
+    /// Ejected, its probe in flight.
+    Probing,
+    /// Taken out by an operator.
+    DisabledByOperator,
+}
+
+impl State {
+    /// Every state, for metrics.
+    pub const ALL: [State; 5] =
+        [State::Available, State::Paused, State::CoolingDown, State::Probing, State::DisabledByOperator];
+
+    /// Its name in metrics and JSON (one of `metrics::DEPLOYMENT_STATES`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Paused => "paused",
+            Self::CoolingDown => "cooling_down",
+            Self::Probing => "probing",
+            Self::DisabledByOperator => "disabled_by_operator",
+        }
+    }
 }
 
 /// A point-in-time view of a deployment's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Not disabled (or disabled but its cooldown has passed and no probe is in flight).
+    /// Where it stands.
+    pub state: State,
+    /// [`Health::admit`] would let a request through now.
     pub available: bool,
-    /// Whether the deployment is currently disabled (including during its probe).
+    /// Ejected (including during its probe) or taken out by hand.
     pub disabled: bool,
     /// Consecutive failures so far.
     pub consecutive_failures: u32,
     /// Time left before a probe may be admitted; zero when none is pending.
     pub retry_in: Duration,
+    /// Time left in a rate-limit pause; zero when not paused.
+    pub paused_for: Duration,
     /// A probe request is in flight.
     pub probing: bool,
     /// Ejections in a row; the current cooldown is this many `cooldown_seconds`.
@@ -64,13 +118,35 @@ pub struct Snapshot {
     pub manually_disabled: bool,
 }
 
-/// The right to make one attempt. Settle it with [`Permit::success`] or [`Permit::failure`];
-/// dropping it unsettled (a cancelled attempt, a client error) counts nothing.
+/// Why [`Health::admit`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Taken out by an operator.
+    Operator,
+    /// Paused by a rate limit for this long still.
+    Paused(Duration),
+    /// Ejected; a probe may be let through after this long.
+    CoolingDown(Duration),
+    /// Ejected, and another request is probing it.
+    Probing,
+}
+
+/// What kind of attempt a [`Permit`] allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Normal,
+    Probe,
+    Panic,
+}
+
+/// The right to make one attempt. Settle it with [`Permit::success`], [`Permit::failure`] or
+/// [`Permit::rate_limited`]; dropping it unsettled (a cancelled attempt, a client error)
+/// counts nothing.
 #[derive(Debug)]
-#[must_use = "a permit must be settled with success() or failure()"]
+#[must_use = "a permit must be settled with success(), failure() or rate_limited()"]
 pub struct Permit {
     health: Arc<Health>,
-    probe: bool,
+    kind: Kind,
 }
 
 impl Health {
@@ -79,7 +155,8 @@ impl Health {
         Self::with_policy(model, provider, threshold, cooldown, cooldown)
     }
 
-    /// Fresh, enabled health whose cooldown grows with ejections in a row up to `cooldown_max`.
+    /// Fresh, enabled health whose cooldown grows with ejections in a row up to `cooldown_max`;
+    /// pauses are capped at 60 s until [`Health::set_max_pause`] says otherwise.
     pub fn with_policy(
         model: Arc<str>,
         provider: Arc<str>,
@@ -93,12 +170,14 @@ impl Health {
             threshold: AtomicU32::new(threshold.max(1)),
             cooldown_ms: AtomicU64::new(millis(cooldown)),
             cooldown_max_ms: AtomicU64::new(millis(cooldown_max.max(cooldown))),
+            max_pause_ms: AtomicU64::new(60_000),
             epoch: Instant::now(),
             failures: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             manual_off: AtomicBool::new(false),
             disabled_until: AtomicU64::new(0),
             probing: AtomicBool::new(false),
+            paused_until: AtomicU64::new(0),
         }
     }
 
@@ -109,14 +188,20 @@ impl Health {
         self.cooldown_max_ms.store(millis(cooldown_max.max(cooldown)), Ordering::Release);
     }
 
+    /// Caps how long one rate limit may pause the deployment (`router.max_pause_seconds`).
+    pub fn set_max_pause(&self, max_pause: Duration) {
+        self.max_pause_ms.store(millis(max_pause), Ordering::Release);
+    }
+
     /// Takes the deployment out by hand (`true`) or puts it back (`false`, which also clears
-    /// any cooldown: the operator has decided). Returns whether anything changed.
+    /// any cooldown and pause: the operator has decided). Returns whether anything changed.
     pub fn set_manual_off(&self, off: bool) -> bool {
         let changed = self.manual_off.swap(off, Ordering::AcqRel) != off;
         if changed && !off {
             self.failures.store(0, Ordering::Release);
             self.ejections.store(0, Ordering::Release);
             self.disabled_until.store(0, Ordering::Release);
+            self.paused_until.store(0, Ordering::Release);
         }
         if changed {
             tracing::warn!(model = %self.model, provider = %self.provider, disabled = off, "deployment state set by an operator");
@@ -136,61 +221,99 @@ impl Health {
         Duration::from_millis(base.saturating_mul(u64::from(ejections.max(1))).min(max.max(base)))
     }
 
-    /// Asks to make an attempt. `Err` carries how long until a probe may be admitted
-    /// (zero when a probe is already in flight; `Duration::MAX` when taken out by hand).
-    pub fn admit(self: &Arc<Self>) -> Result<Permit, Duration> {
+    /// Asks to make an attempt.
+    pub fn admit(self: &Arc<Self>) -> Result<Permit, Refusal> {
         if self.manual_off.load(Ordering::Acquire) {
-            return Err(Duration::MAX);
+            return Err(Refusal::Operator);
         }
+        let paused = self.paused_until.load(Ordering::Acquire);
         let until = self.disabled_until.load(Ordering::Acquire);
-        if until == 0 {
-            return Ok(Permit { health: Arc::clone(self), probe: false });
+        if paused == 0 && until == 0 {
+            return Ok(self.permit(Kind::Normal));
         }
         let now = self.now_ms();
+        if now < paused {
+            return Err(Refusal::Paused(Duration::from_millis(paused - now)));
+        }
+        if until == 0 {
+            return Ok(self.permit(Kind::Normal));
+        }
         if now < until {
-            return Err(Duration::from_millis(until - now));
+            return Err(Refusal::CoolingDown(Duration::from_millis(until - now)));
         }
         if self.probing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return Err(Duration::ZERO);
+            return Err(Refusal::Probing);
         }
         // Another probe may have settled between our read and our CAS: look again, so a
-        // request never probes a deployment that is already enabled or freshly disabled.
+        // request never probes a deployment that is already enabled or freshly ejected.
         let until = self.disabled_until.load(Ordering::Acquire);
         let now = self.now_ms();
         if until == 0 || now < until {
             self.probing.store(false, Ordering::Release);
             return match until {
-                0 => Ok(Permit { health: Arc::clone(self), probe: false }),
-                _ => Err(Duration::from_millis(until - now)),
+                0 => Ok(self.permit(Kind::Normal)),
+                _ => Err(Refusal::CoolingDown(Duration::from_millis(until - now))),
             };
         }
-        Ok(Permit { health: Arc::clone(self), probe: true })
+        Ok(self.permit(Kind::Probe))
+    }
+
+    /// Admits an attempt on an ejected deployment when every deployment of its model is
+    /// ejected (panic mode). Refuses one taken out by an operator or paused.
+    pub fn admit_panic(self: &Arc<Self>) -> Result<Permit, Refusal> {
+        match self.admit() {
+            Err(Refusal::CoolingDown(_) | Refusal::Probing) => Ok(self.permit(Kind::Panic)),
+            other => other,
+        }
+    }
+
+    fn permit(self: &Arc<Self>, kind: Kind) -> Permit {
+        Permit { health: Arc::clone(self), kind }
     }
 
     /// Whether [`Health::admit`] would let a request through now; no clock read while the
-    /// deployment is enabled, the common case on the request path.
+    /// deployment is neither paused nor ejected, the common case on the request path.
     pub fn is_available(&self) -> bool {
         if self.manual_off.load(Ordering::Acquire) {
             return false;
         }
-        match self.disabled_until.load(Ordering::Acquire) {
-            0 => true,
-            until => self.now_ms() >= until && !self.probing.load(Ordering::Acquire),
+        let paused = self.paused_until.load(Ordering::Acquire);
+        let until = self.disabled_until.load(Ordering::Acquire);
+        if paused == 0 && until == 0 {
+            return true;
         }
+        let now = self.now_ms();
+        now >= paused && (until == 0 || (now >= until && !self.probing.load(Ordering::Acquire)))
     }
 
-    /// The current state, for readiness and admin views.
+    /// The current state, for routing decisions, readiness and admin views.
     pub fn snapshot(&self) -> Snapshot {
         let until = self.disabled_until.load(Ordering::Acquire);
+        let paused = self.paused_until.load(Ordering::Acquire);
         let probing = self.probing.load(Ordering::Acquire);
         let now = self.now_ms();
-        let retry_in = Duration::from_millis(until.saturating_sub(now));
+        let retry_in =
+            if until == 0 { Duration::ZERO } else { Duration::from_millis(until.saturating_sub(now)) };
+        let paused_for = Duration::from_millis(paused.saturating_sub(now));
         let manually_disabled = self.manual_off.load(Ordering::Acquire);
+        let state = if manually_disabled {
+            State::DisabledByOperator
+        } else if until != 0 && probing {
+            State::Probing
+        } else if until != 0 && !retry_in.is_zero() {
+            State::CoolingDown
+        } else if !paused_for.is_zero() {
+            State::Paused
+        } else {
+            State::Available
+        };
         Snapshot {
-            available: !manually_disabled && (until == 0 || (retry_in.is_zero() && !probing)),
+            state,
+            available: state == State::Available,
             disabled: until != 0 || manually_disabled,
             consecutive_failures: self.failures.load(Ordering::Acquire),
-            retry_in: if until == 0 { Duration::ZERO } else { retry_in },
+            retry_in,
+            paused_for,
             probing,
             ejections: self.ejections.load(Ordering::Acquire),
             manually_disabled,
@@ -201,57 +324,78 @@ impl Health {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    fn succeeded(&self, probe: bool) {
+    fn succeeded(&self, kind: Kind) {
         self.failures.store(0, Ordering::Release);
-        if probe {
+        // A success ends a pause early: the provider is serving again.
+        if self.paused_until.load(Ordering::Acquire) != 0 {
+            self.paused_until.store(0, Ordering::Release);
+        }
+        if kind != Kind::Normal && self.disabled_until.load(Ordering::Acquire) != 0 {
             self.ejections.store(0, Ordering::Release);
             // Enable before freeing the probe slot, so no request sees "expired, no probe".
             self.disabled_until.store(0, Ordering::Release);
+            let how =
+                if kind == Kind::Probe { "probe succeeded" } else { "a request succeeded in panic mode" };
+            tracing::info!(model = %self.model, provider = %self.provider, "deployment restored: {how}");
+        }
+        if kind == Kind::Probe {
             self.probing.store(false, Ordering::Release);
-            tracing::info!(model = %self.model, provider = %self.provider, "deployment restored: probe succeeded");
         }
     }
 
-    fn failed(&self, probe: bool, retry_after: Option<Duration>) {
+    fn failed(&self, kind: Kind) {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
         let now = self.now_ms();
-        let hold = retry_after.unwrap_or_default();
-        if probe {
-            let ejections = self.ejections.fetch_add(1, Ordering::AcqRel).saturating_add(1);
-            let cooldown = self.cooldown_for(ejections).max(hold);
-            let until = now.saturating_add(millis(cooldown));
-            self.disabled_until.store(until, Ordering::Release);
-            self.probing.store(false, Ordering::Release);
-            tracing::warn!(
-                model = %self.model, provider = %self.provider, consecutive_failures = failures,
-                ejections, cooldown_s = cooldown.as_secs_f64(),
-                "deployment disabled again: probe failed"
-            );
-            return;
-        }
-        if failures >= self.threshold.load(Ordering::Acquire) {
-            let cooldown = self.cooldown_for(1).max(hold);
-            let until = now.saturating_add(millis(cooldown));
-            if self.disabled_until.compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                self.ejections.store(1, Ordering::Release);
+        match kind {
+            // Already out: panic traffic must not stretch the cooldown request by request.
+            Kind::Panic => {}
+            Kind::Probe => {
+                let ejections = self.ejections.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+                let cooldown = self.cooldown_for(ejections);
+                self.disabled_until.store(now.saturating_add(millis(cooldown)), Ordering::Release);
+                self.probing.store(false, Ordering::Release);
                 tracing::warn!(
                     model = %self.model, provider = %self.provider, consecutive_failures = failures,
-                    cooldown_s = cooldown.as_secs_f64(),
-                    "deployment disabled"
+                    ejections, cooldown_s = cooldown.as_secs_f64(),
+                    "deployment ejected again: probe failed"
                 );
             }
-        }
-        if retry_after.is_some() {
-            let until = now.saturating_add(millis(hold));
-            let previous = self.disabled_until.fetch_max(until, Ordering::AcqRel);
-            if previous == 0 {
-                tracing::warn!(
-                    model = %self.model, provider = %self.provider,
-                    retry_after_s = hold.as_secs_f64(),
-                    "deployment paused: provider asked to retry later"
-                );
+            Kind::Normal if failures >= self.threshold.load(Ordering::Acquire) => {
+                let cooldown = self.cooldown_for(1);
+                let until = now.saturating_add(millis(cooldown));
+                if self.disabled_until.compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                {
+                    self.ejections.store(1, Ordering::Release);
+                    tracing::warn!(
+                        model = %self.model, provider = %self.provider, consecutive_failures = failures,
+                        cooldown_s = cooldown.as_secs_f64(),
+                        "deployment ejected"
+                    );
+                }
             }
+            Kind::Normal => {}
         }
+    }
+
+    /// Pauses for what the provider asked (or [`DEFAULT_PAUSE`]), capped by `max_pause`;
+    /// returns the pause applied.
+    fn rate_limited(&self, kind: Kind, asked: Option<Duration>) -> Duration {
+        let max = Duration::from_millis(self.max_pause_ms.load(Ordering::Acquire));
+        let pause = asked.unwrap_or(DEFAULT_PAUSE).min(max);
+        let now = self.now_ms();
+        let previous = self.paused_until.fetch_max(now.saturating_add(millis(pause)), Ordering::AcqRel);
+        if previous < now && !pause.is_zero() {
+            tracing::info!(
+                model = %self.model, provider = %self.provider, pause_s = pause.as_secs_f64(),
+                asked_s = asked.map(|a| a.as_secs_f64()),
+                "deployment paused: rate limited by the provider"
+            );
+        }
+        if kind == Kind::Probe {
+            // Not a verdict on health: let the next request probe once the pause is over.
+            self.probing.store(false, Ordering::Release);
+        }
+        pause
     }
 }
 
@@ -260,32 +404,44 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Permit {
-    /// Whether this attempt is the probe of a disabled deployment.
+    /// Whether this attempt is the probe of an ejected deployment.
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.kind == Kind::Probe
+    }
+
+    /// Whether this attempt was let through in panic mode.
+    pub fn is_panic(&self) -> bool {
+        self.kind == Kind::Panic
     }
 
     /// The attempt succeeded.
     pub fn success(self) {
-        self.health.succeeded(self.probe);
+        self.health.succeeded(self.kind);
         self.forget();
     }
 
-    /// The attempt failed through the provider's fault; `retry_after` is the provider's
-    /// request to stay away (429/503 `Retry-After`).
-    pub fn failure(self, retry_after: Option<Duration>) {
-        self.health.failed(self.probe, retry_after);
+    /// The attempt failed through the provider's fault.
+    pub fn failure(self) {
+        self.health.failed(self.kind);
         self.forget();
+    }
+
+    /// The provider is rate limiting: pause for `asked` (its `Retry-After`), capped. Returns
+    /// the pause applied.
+    pub fn rate_limited(self, asked: Option<Duration>) -> Duration {
+        let pause = self.health.rate_limited(self.kind, asked);
+        self.forget();
+        pause
     }
 
     fn forget(mut self) {
-        self.probe = false;
+        self.kind = Kind::Normal;
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if self.probe {
+        if self.kind == Kind::Probe {
             // Unsettled probe: let the next request probe instead.
             self.health.probing.store(false, Ordering::Release);
         }
@@ -300,17 +456,27 @@ mod tests {
         Arc::new(Health::new("m".into(), "p".into(), threshold, Duration::from_secs(cooldown_s)))
     }
 
+    #[test]
+    fn every_state_has_its_metric_label() {
+        let labels: Vec<_> = State::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(labels, crate::metrics::DEPLOYMENT_STATES);
+    }
+
+    fn cooling(d: u64) -> Refusal {
+        Refusal::CoolingDown(Duration::from_secs(d))
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn threshold_failures_disable_for_the_cooldown_then_one_probe() {
+    async fn threshold_failures_eject_for_the_cooldown_then_one_probe() {
         let h = health(3, 600);
-        h.admit().unwrap().failure(None);
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
+        h.admit().unwrap().failure();
         assert!(h.snapshot().available);
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
         let s = h.snapshot();
         assert!(!s.available && s.disabled);
-        assert_eq!(s.consecutive_failures, 3);
-        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(600));
+        assert_eq!((s.state, s.consecutive_failures), (State::CoolingDown, 3));
+        assert_eq!(h.admit().unwrap_err(), cooling(600));
 
         tokio::time::advance(Duration::from_secs(599)).await;
         assert!(h.admit().is_err());
@@ -318,7 +484,8 @@ mod tests {
         assert!(h.snapshot().available);
         let probe = h.admit().unwrap();
         assert!(probe.is_probe());
-        assert_eq!(h.admit().unwrap_err(), Duration::ZERO, "only one probe at a time");
+        assert_eq!(h.admit().unwrap_err(), Refusal::Probing, "only one probe at a time");
+        assert_eq!(h.snapshot().state, State::Probing);
         probe.success();
         let s = h.snapshot();
         assert!(s.available && !s.disabled);
@@ -327,23 +494,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_failed_probe_disables_again_and_a_success_resets_the_count() {
+    async fn a_failed_probe_ejects_again_and_a_success_resets_the_count() {
         let h = health(2, 10);
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
         h.admit().unwrap().success();
         assert_eq!(h.snapshot().consecutive_failures, 0);
-        h.admit().unwrap().failure(None);
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
+        h.admit().unwrap().failure();
         tokio::time::advance(Duration::from_secs(10)).await;
-        h.admit().unwrap().failure(None);
-        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(10));
+        h.admit().unwrap().failure();
+        assert_eq!(
+            h.admit().unwrap_err(),
+            cooling(10),
+            "a fixed cooldown unless cooldown_max says otherwise"
+        );
+        assert_eq!(h.snapshot().ejections, 2);
         assert_eq!(h.snapshot().consecutive_failures, 3);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_abandoned_probe_frees_the_slot() {
         let h = health(1, 5);
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
         tokio::time::advance(Duration::from_secs(5)).await;
         drop(h.admit().unwrap());
         let probe = h.admit().unwrap();
@@ -352,24 +524,83 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_after_keeps_the_deployment_out_at_least_that_long() {
-        let h = health(3, 2);
-        // One 429 with Retry-After: 30 is enough, below the threshold.
-        h.admit().unwrap().failure(Some(Duration::from_secs(30)));
-        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(30));
-        tokio::time::advance(Duration::from_secs(30)).await;
-        let probe = h.admit().unwrap();
-        assert!(probe.is_probe());
-        // A Retry-After longer than the cooldown wins over it.
-        probe.failure(Some(Duration::from_secs(45)));
-        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(45));
+    async fn a_rate_limit_pauses_without_counting_and_ends_by_itself() {
+        let h = health(3, 600);
+        // Rate limits in a row, well past the threshold: paused each time, never ejected.
+        for _ in 0..5 {
+            let pause = h.admit().unwrap().rate_limited(Some(Duration::from_secs(2)));
+            assert_eq!(pause, Duration::from_secs(2));
+            let s = h.snapshot();
+            assert_eq!((s.state, s.consecutive_failures, s.ejections), (State::Paused, 0, 0));
+            assert_eq!(h.admit().unwrap_err(), Refusal::Paused(Duration::from_secs(2)));
+            assert!(!h.is_available());
+            tokio::time::advance(Duration::from_secs(2)).await;
+            // Over by itself: every request is admitted again, none of them a probe.
+            assert!(h.is_available());
+            let (a, b) = (h.admit().unwrap(), h.admit().unwrap());
+            assert!(!a.is_probe() && !b.is_probe());
+            drop((a, b));
+        }
+        // Failures still count as before, and a pause does not reset them.
+        h.admit().unwrap().failure();
+        h.admit().unwrap().rate_limited(None);
+        assert_eq!(h.snapshot().consecutive_failures, 1);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn stale_success_does_not_lift_a_cooldown() {
+    async fn pauses_are_capped_and_a_success_ends_one_early() {
+        let h = health(3, 600);
+        h.set_max_pause(Duration::from_secs(60));
+        let slow = h.admit().unwrap();
+        assert_eq!(
+            h.admit().unwrap().rate_limited(Some(Duration::from_secs(1_000_000))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(h.admit().unwrap_err(), Refusal::Paused(Duration::from_secs(60)));
+        // A request admitted before the pause answers fine: the provider is serving again.
+        slow.success();
+        assert!(h.admit().is_ok());
+        assert_eq!(h.admit().unwrap().rate_limited(None), DEFAULT_PAUSE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limited_probe_settles_nothing() {
+        let h = health(1, 10);
+        h.admit().unwrap().failure();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = h.admit().unwrap();
+        assert!(probe.is_probe());
+        probe.rate_limited(Some(Duration::from_secs(3)));
+        let s = h.snapshot();
+        assert_eq!((s.state, s.ejections), (State::Paused, 1), "not ejected again, not restored");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let probe = h.admit().unwrap();
+        assert!(probe.is_probe(), "the next request probes once the pause is over");
+        probe.success();
+        assert_eq!(h.snapshot().state, State::Available);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn panic_attempts_reach_an_ejected_deployment_and_a_success_restores_it() {
+        let h = health(1, 600);
+        assert!(!h.admit_panic().unwrap().is_panic(), "an available deployment is admitted normally");
+        h.admit().unwrap().failure();
+        let panic = h.admit_panic().unwrap();
+        assert!(panic.is_panic());
+        panic.failure();
+        assert_eq!(h.admit().unwrap_err(), cooling(600), "a panic failure does not stretch the cooldown");
+        assert_eq!(h.snapshot().ejections, 1);
+        h.admit_panic().unwrap().success();
+        assert_eq!(h.snapshot().state, State::Available);
+        h.set_manual_off(true);
+        assert_eq!(h.admit_panic().unwrap_err(), Refusal::Operator, "an operator's word holds in panic");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_success_does_not_lift_an_ejection() {
         let h = health(1, 60);
         let slow = h.admit().unwrap();
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
         slow.success();
         let s = h.snapshot();
         assert!(s.disabled && !s.available);
@@ -377,7 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_failures_count_exactly_and_disable_once() {
+    fn concurrent_failures_count_exactly_and_eject_once() {
         let h = Arc::new(Health::new("m".into(), "p".into(), 50, Duration::from_secs(600)));
         // 200 requests admitted while healthy, all failing at once on 8 threads.
         let mut permits: Vec<_> = (0..200).map(|_| h.admit().unwrap()).collect();
@@ -388,7 +619,7 @@ mod tests {
                 let barrier = Arc::clone(&barrier);
                 std::thread::spawn(move || {
                     barrier.wait();
-                    batch.into_iter().for_each(|p| p.failure(None));
+                    batch.into_iter().for_each(Permit::failure);
                 })
             })
             .collect();
@@ -398,14 +629,14 @@ mod tests {
         let s = h.snapshot();
         assert_eq!(s.consecutive_failures, 200);
         assert!(s.disabled && !s.available);
-        let retry_in = h.admit().unwrap_err();
+        let Err(Refusal::CoolingDown(retry_in)) = h.admit() else { panic!("ejected") };
         assert!(retry_in > Duration::from_secs(590) && retry_in <= Duration::from_secs(600), "{retry_in:?}");
     }
 
     #[test]
     fn exactly_one_probe_among_concurrent_admits() {
         let h = Arc::new(Health::new("m".into(), "p".into(), 1, Duration::ZERO));
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
         let barrier = Arc::new(std::sync::Barrier::new(8));
         let threads: Vec<_> = (0..8)
             .map(|_| {
@@ -432,19 +663,19 @@ mod tests {
             Duration::from_secs(10),
             Duration::from_secs(25),
         ));
-        h.admit().unwrap().failure(None);
-        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(10));
+        h.admit().unwrap().failure();
+        assert_eq!(h.admit().unwrap_err(), cooling(10));
         for expected in [20, 25, 25] {
             tokio::time::advance(Duration::from_secs(30)).await;
-            h.admit().unwrap().failure(None);
-            assert_eq!(h.admit().unwrap_err(), Duration::from_secs(expected));
+            h.admit().unwrap().failure();
+            assert_eq!(h.admit().unwrap_err(), cooling(expected));
         }
         assert_eq!(h.snapshot().ejections, 4);
         tokio::time::advance(Duration::from_secs(30)).await;
         h.admit().unwrap().success();
         assert_eq!(h.snapshot().ejections, 0);
-        h.admit().unwrap().failure(None);
-        assert_eq!(h.admit().unwrap_err(), Duration::from_secs(10), "a success starts over");
+        h.admit().unwrap().failure();
+        assert_eq!(h.admit().unwrap_err(), cooling(10), "a success starts over");
     }
 
     #[tokio::test(start_paused = true)]
@@ -452,11 +683,11 @@ mod tests {
         let h = Arc::new(Health::new("m".into(), "p".into(), 1, Duration::from_secs(600)));
         assert!(h.set_manual_off(true));
         assert!(!h.set_manual_off(true), "no change, no log");
-        assert_eq!(h.admit().unwrap_err(), Duration::MAX);
+        assert_eq!(h.admit().unwrap_err(), Refusal::Operator);
         let s = h.snapshot();
         assert!(s.manually_disabled && s.disabled && !s.available && !h.is_available());
         assert!(h.set_manual_off(false));
-        h.admit().unwrap().failure(None);
+        h.admit().unwrap().failure();
         assert!(h.admit().is_err());
         h.set_manual_off(true);
         h.set_manual_off(false);

@@ -138,6 +138,28 @@ impl Caps {
         Ok(())
     }
 
+    /// Gives a reservation back: the request was never sent.
+    pub fn release(&self, tokens: u64) {
+        if self.rpm.is_some() {
+            self.requests.adjust(-1);
+        }
+        if self.tpm.is_some() {
+            self.tokens.adjust(-(tokens.min(i64::MAX as u64) as i64));
+        }
+    }
+
+    /// About how long until a request fits under `cap` again: the average spacing of the
+    /// requests cap, or the rest of the minute for tokens. At least a second.
+    pub fn frees_in(&self, cap: OverCap) -> Duration {
+        let until_next_minute =
+            MINUTE.saturating_sub(Duration::from_secs(self.tokens.epoch.elapsed().as_secs() % 60));
+        let wait = match (cap, self.rpm) {
+            (OverCap::Rpm, Some(rpm)) => MINUTE / u32::try_from(rpm.max(1)).unwrap_or(u32::MAX),
+            _ => until_next_minute,
+        };
+        wait.max(Duration::from_secs(1))
+    }
+
     /// Replaces a reservation's estimate with the tokens actually used.
     pub fn settle_tokens(&self, estimated: u64, actual: u64) {
         if self.tpm.is_some() {
@@ -182,5 +204,17 @@ mod tests {
         assert!(caps.reserve(600).is_ok());
         let empty = Caps::new(None, Some(10));
         assert!(empty.reserve(5_000).is_ok(), "a request larger than the cap passes an empty window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_released_reservation_frees_its_room() {
+        let caps = Caps::new(Some(1), Some(100));
+        assert!(caps.reserve(80).is_ok());
+        assert_eq!(caps.reserve(1), Err(OverCap::Rpm));
+        caps.release(80);
+        assert_eq!(caps.used(), (0, 0));
+        assert!(caps.reserve(80).is_ok());
+        assert_eq!(caps.frees_in(OverCap::Rpm), Duration::from_secs(60));
+        assert!(caps.frees_in(OverCap::Tpm) >= Duration::from_secs(1));
     }
 }

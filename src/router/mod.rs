@@ -1,49 +1,63 @@
 //! Model name → deployments by priority, and the failover loop over them.
 //!
 //! The router never looks inside a provider's wire format: it hands each deployment the
-//! client's body (with `model` rewritten), classifies what comes back, keeps health, and
-//! stops at the first success, the first client error, or when no deployment is left.
+//! client's body (with `model` rewritten), classifies what comes back, keeps health and
+//! pauses, and stops at the first success, the first client error, or when no deployment is
+//! left. The order, for one request:
+//!
+//! 1. the model's tiers by priority; within a tier, its strategy picks among the admissible
+//!    deployments (not paused, not ejected, under their caps), each once, plus budgeted
+//!    retries;
+//! 2. its `context_window_fallbacks` (when an upstream said the context is too long) or its
+//!    `fallbacks` (when everything else failed), the same way;
+//! 3. panic mode: a model whose every deployment is ejected is tried anyway, soonest to
+//!    recover first (unless `router.panic_routing` is off);
+//! 4. nothing served: 429 with `retry-after` if some deployment is only rate limited (paused
+//!    or at its cap) and frees soon, else 503.
 
+mod attempt;
 pub mod balance;
 pub mod classify;
 pub mod health;
 pub mod limits;
+mod outcome;
 pub mod retry;
+mod table;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use http::StatusCode;
-use http::header::HeaderValue;
-use tokio::time::{Instant, timeout};
+use http::header::{HeaderMap, HeaderValue};
 
-use crate::api::request::{ApiRequest, Operation};
-use crate::config::{Config, Strategy};
-use crate::metrics::{DeploymentMetrics, Metrics, ModelMetrics, Outcome};
-use crate::providers::{BuildError, Call, Limits, Provider, ProviderError, Reply};
-use crate::server::error::ProxyError;
+use crate::api::request::ApiRequest;
+use crate::config::{Strategy, Timeouts};
+use crate::metrics::{DeploymentMetrics, ModelMetrics};
+use crate::providers::Provider;
 
+pub use attempt::{Committed, Ticket};
 pub use balance::{InFlight, Load};
 pub use classify::{Verdict, classify, context_window_exceeded};
-pub use health::{Health, Permit, Snapshot};
+pub use health::{Health, Permit, Refusal, Snapshot, State};
 pub use limits::{Caps, OverCap};
+pub use outcome::{AttemptOutcome, AttemptRecord, RouteError};
 use retry::RetryBudget;
 
 /// The routing table, built from a config (and, on reload, from the previous table, whose
-/// per-deployment state it keeps).
+/// per-deployment state it keeps; see `table.rs`).
 pub struct Router {
     models: Vec<Arc<ModelRoute>>,
     /// Names and aliases → index in `models`.
     by_name: HashMap<Arc<str>, usize>,
-    timeout: Duration,
+    /// Every provider by name, with what it was built from (reused by the next reload).
+    providers: HashMap<String, table::BuiltProvider>,
     retries: u32,
     retry_backoff: Duration,
+    panic_routing: bool,
+    max_stream_bytes: u64,
 }
 
 /// A model clients can ask for, and where it can be served.
@@ -70,6 +84,8 @@ pub struct ModelRoute {
 pub struct Deployment {
     /// The provider's name under `providers:`.
     pub provider_name: Arc<str>,
+    /// The provider's settings' fingerprint: part of this deployment's identity on reload.
+    fingerprint: u64,
     /// Lower is tried first; equal priorities form a tier that shares traffic.
     pub priority: u32,
     /// Share of its tier under the `weighted` strategy.
@@ -78,8 +94,10 @@ pub struct Deployment {
     pub model_id: Arc<str>,
     /// `model_id` JSON-encoded once, spliced into request bodies.
     model_id_json: String,
+    /// Its timeouts, `router:`'s with its own overrides.
+    pub timeouts: Timeouts,
     provider: Arc<dyn Provider>,
-    /// Failure accounting for this deployment alone; kept across reloads.
+    /// Failure accounting and pauses for this deployment alone; kept across reloads.
     pub health: Arc<Health>,
     /// In flight and latency; kept across reloads.
     pub load: Arc<Load>,
@@ -88,69 +106,19 @@ pub struct Deployment {
     metrics: DeploymentMetrics,
 }
 
+impl Deployment {
+    /// Its metric handles.
+    pub fn metrics(&self) -> &DeploymentMetrics {
+        &self.metrics
+    }
+}
+
 impl balance::Candidate for Deployment {
     fn weight(&self) -> u32 {
         self.weight
     }
     fn load(&self) -> &Load {
         &self.load
-    }
-}
-
-/// What one deployment saw during a request, for the 503 message and logs.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    /// The provider's name.
-    pub provider: Arc<str>,
-    /// What happened.
-    pub outcome: AttemptOutcome,
-}
-
-/// How an attempt ended (or why it was not made).
-#[derive(Debug, Clone)]
-pub enum AttemptOutcome {
-    /// Tried and failed; the text is the [`ProviderError`]'s, never an upstream body.
-    Failed {
-        /// e.g. `HTTP 500`, `timed out after 60s`.
-        error: String,
-        /// Time spent on the attempt.
-        elapsed: Duration,
-    },
-    /// Skipped: disabled, `retry_in` left (zero while another request probes it).
-    CoolingDown {
-        /// Time until a probe may be let through.
-        retry_in: Duration,
-    },
-    /// Skipped: this provider cannot serve the request; the text says why.
-    Unsupported(String),
-    /// Skipped: the provider account's per-minute cap is reached.
-    OverCap(OverCap),
-    /// Skipped: taken out by an operator.
-    DisabledByOperator,
-    /// A retry was not made: the retry budget is spent.
-    RetryBudgetExhausted,
-}
-
-impl fmt::Display for AttemptRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.outcome {
-            AttemptOutcome::Failed { error, elapsed } => {
-                write!(f, "{}: {error} after {}ms", self.provider, elapsed.as_millis())
-            }
-            AttemptOutcome::CoolingDown { retry_in } if retry_in.is_zero() => {
-                write!(f, "{}: cooling down, probe in flight", self.provider)
-            }
-            AttemptOutcome::CoolingDown { retry_in } => {
-                write!(f, "{}: cooling down, retry in {}s", self.provider, ceil_secs(*retry_in))
-            }
-            AttemptOutcome::Unsupported(reason) => write!(f, "{}: {reason}", self.provider),
-            AttemptOutcome::OverCap(OverCap::Rpm) => write!(f, "{}: at its rpm cap", self.provider),
-            AttemptOutcome::OverCap(OverCap::Tpm) => write!(f, "{}: at its tpm cap", self.provider),
-            AttemptOutcome::DisabledByOperator => write!(f, "{}: disabled by an operator", self.provider),
-            AttemptOutcome::RetryBudgetExhausted => {
-                write!(f, "{}: not retried, the retry budget is spent", self.provider)
-            }
-        }
     }
 }
 
@@ -166,15 +134,17 @@ pub struct Dispatch {
     pub metrics: Option<ModelMetrics>,
     /// Time spent waiting on upstreams and backoffs: the rest is the proxy's own.
     pub upstream_time: Duration,
+    /// The serving upstream's headers worth relaying (already renamed).
+    pub upstream_headers: HeaderMap,
     /// What to send the client.
-    pub result: Result<Served, ProxyError>,
+    pub result: Result<Served, RouteError>,
 }
 
 /// An upstream answer to hand to the client.
 pub enum Served {
     /// A complete OpenAI `chat.completion` body.
     Json(Bytes),
-    /// A stream whose first bytes have arrived: from here on there is no failover.
+    /// A stream that has said something: from here on there is no failover.
     Stream(Committed),
     /// The upstream judged the request bad (400/413/422): its status and body, relayed.
     ClientError {
@@ -187,54 +157,14 @@ pub enum Served {
     },
 }
 
-/// A stream that has produced its first bytes; see [`crate::sse::relay`].
-pub struct Committed {
-    /// The first bytes received.
-    pub first: Bytes,
-    /// The rest of the upstream stream.
-    pub rest: BoxStream<'static, Result<Bytes, ProviderError>>,
-    /// Settled when the stream ends.
-    pub ticket: Ticket,
-    /// Longest silence allowed between chunks.
-    pub idle_timeout: Duration,
-    /// Who is streaming, for the error event if it breaks.
-    pub provider: Arc<str>,
-}
-
-/// One admitted attempt's obligations: settle health, stop counting it in flight, correct
-/// the token estimate and count tokens. Streams carry it to their end.
-pub struct Ticket {
-    permit: Permit,
-    _in_flight: InFlight,
-    caps: Arc<Caps>,
-    estimated_tokens: u64,
-    metrics: DeploymentMetrics,
-}
-
-impl Ticket {
-    /// The attempt (or stream) succeeded; `usage` is (prompt, completion) tokens if reported.
-    pub fn success(self, usage: Option<(u64, u64)>) {
-        self.permit.success();
-        if let Some((prompt, completion)) = usage {
-            self.metrics.tokens(prompt, completion);
-            self.caps.settle_tokens(self.estimated_tokens, prompt.saturating_add(completion));
-        }
-    }
-
-    /// The attempt (or stream) failed through the provider's fault.
-    pub fn failure(self, retry_after: Option<Duration>) {
-        self.permit.failure(retry_after);
-    }
-
-    /// Neither: a client error or a client that went away. Counts nothing.
-    pub fn abandon(self) {
-        drop(self.permit);
-    }
-
-    /// Whether this attempt probes a disabled deployment.
-    pub fn is_probe(&self) -> bool {
-        self.permit.is_probe()
-    }
+/// One request's input to the router.
+pub struct Inbound<'a> {
+    /// What the client sent.
+    pub request: &'a ApiRequest,
+    /// The request's id, sent upstream.
+    pub request_id: &'a HeaderValue,
+    /// The client's headers (only [`crate::providers::FORWARDED_HEADERS`] go upstream).
+    pub headers: &'a HeaderMap,
 }
 
 /// Why routing a model stopped without a success.
@@ -245,6 +175,16 @@ enum Stop {
     Exhausted,
 }
 
+/// How deployments are admitted during one pass over a model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Health decides: paused and ejected deployments are skipped (an ejected one past its
+    /// cooldown admits one probe).
+    Normal,
+    /// Every deployment of the model is ejected: try them anyway.
+    Panic,
+}
+
 /// What one request's routing accumulates across models, tiers and attempts.
 #[derive(Default)]
 struct Run {
@@ -252,110 +192,14 @@ struct Run {
     /// Some attempt failed: the next deployment chosen is a failover.
     failed: bool,
     records: Vec<AttemptRecord>,
-    unsupported: Option<ProxyError>,
+    unsupported: Option<RouteError>,
     upstream_time: Duration,
+    upstream_headers: HeaderMap,
+    /// Deployments already sent this request (by address): panic mode does not send it twice.
+    sent_to: Vec<usize>,
 }
 
 impl Router {
-    /// Builds every provider's client and the routing table from a validated config. With
-    /// `previous` (a reload), deployments that still exist keep their health, load and caps.
-    pub fn new(config: &Config, metrics: &Metrics, previous: Option<&Router>) -> Result<Self, BuildError> {
-        let limits = Limits {
-            max_response_bytes: 64 * 1024 * 1024,
-            connect_timeout: config.router.timeout_seconds.min(Duration::from_secs(10)),
-        };
-        let mut providers: HashMap<&str, Arc<dyn Provider>> = HashMap::new();
-        for named in &config.providers {
-            providers.insert(&named.name, named.config.build(&limits)?);
-        }
-        let router = &config.router;
-        let mut models = Vec::with_capacity(config.models.len());
-        let mut by_name = HashMap::with_capacity(config.models.len());
-        for model in &config.models {
-            let name: Arc<str> = Arc::from(model.name.as_str());
-            let old = previous.and_then(|p| p.model(&model.name)).filter(|m| m.name == name);
-            let mut deployments = Vec::with_capacity(model.deployments.len());
-            for dep in &model.deployments {
-                let provider = providers
-                    .get(dep.provider.as_str())
-                    .ok_or_else(|| BuildError::new(format!("undeclared provider `{}`", dep.provider)))?;
-                let provider_name: Arc<str> = Arc::from(dep.provider.as_str());
-                let kept = old.and_then(|m| m.deployments.iter().find(|d| *d.provider_name == *dep.provider));
-                let health = match kept {
-                    Some(kept) => {
-                        kept.health.set_policy(
-                            router.failure_threshold,
-                            router.cooldown_seconds,
-                            router.cooldown_max(),
-                        );
-                        Arc::clone(&kept.health)
-                    }
-                    None => Arc::new(Health::with_policy(
-                        Arc::clone(&name),
-                        Arc::clone(&provider_name),
-                        router.failure_threshold,
-                        router.cooldown_seconds,
-                        router.cooldown_max(),
-                    )),
-                };
-                let caps = match kept {
-                    Some(kept) if kept.caps.rpm == dep.rpm && kept.caps.tpm == dep.tpm => {
-                        Arc::clone(&kept.caps)
-                    }
-                    _ => Arc::new(Caps::new(dep.rpm, dep.tpm)),
-                };
-                deployments.push(Deployment {
-                    health,
-                    load: kept.map(|k| Arc::clone(&k.load)).unwrap_or_default(),
-                    caps,
-                    metrics: metrics.deployment(&model.name, &dep.provider),
-                    provider_name,
-                    priority: dep.priority,
-                    weight: dep.weight,
-                    model_id_json: serde_json::Value::from(dep.model_id.as_str()).to_string(),
-                    model_id: Arc::from(dep.model_id.as_str()),
-                    provider: Arc::clone(provider),
-                });
-            }
-            deployments.sort_by_key(|d| d.priority);
-            let mut tiers: Vec<Range<usize>> = Vec::new();
-            for (i, d) in deployments.iter().enumerate() {
-                match tiers.last_mut() {
-                    Some(tier) if deployments[tier.start].priority == d.priority => tier.end = i + 1,
-                    _ => tiers.push(i..i + 1),
-                }
-            }
-            let index = models.len();
-            by_name.insert(Arc::clone(&name), index);
-            let aliases: Vec<Arc<str>> = model.aliases.iter().map(|a| Arc::from(a.as_str())).collect();
-            for alias in &aliases {
-                by_name.insert(Arc::clone(alias), index);
-            }
-            models.push(Arc::new(ModelRoute {
-                metrics: metrics.model(&model.name),
-                name,
-                aliases,
-                deployments,
-                tiers,
-                strategy: model.strategy.unwrap_or(router.strategy),
-                fallbacks: model.fallbacks.iter().map(|f| Arc::from(f.as_str())).collect(),
-                context_window_fallbacks: model
-                    .context_window_fallbacks
-                    .iter()
-                    .map(|f| Arc::from(f.as_str()))
-                    .collect(),
-                budget: RetryBudget::new(router.retry_budget_percent),
-            }));
-        }
-        Ok(Self {
-            models,
-            by_name,
-            timeout: router.timeout_seconds,
-            retries: router.retries,
-            retry_backoff: router.retry_backoff_ms,
-        })
-    }
-
     /// Every model, in config order.
     pub fn models(&self) -> &[Arc<ModelRoute>] {
         &self.models
@@ -366,36 +210,35 @@ impl Router {
         self.by_name.get(name).map(|&i| &self.models[i])
     }
 
-    /// Routes one request: the model's tiers in priority order (within a tier, by its
-    /// strategy, each deployment once, plus `router.retries` budgeted retries), then its
-    /// `context_window_fallbacks` (when an upstream said the context is too long) or its
-    /// `fallbacks` (when everything failed).
+    /// Routes one request (see the module doc for the order).
     ///
     /// A deployment whose provider cannot serve the request (a field or an endpoint it
     /// lacks) is passed over without penalty; when no deployment could even try, the client
     /// gets that reason as a 400.
-    pub async fn route(&self, request: &ApiRequest, request_id: &HeaderValue) -> Dispatch {
-        let Some(route) = self.model(request.model()) else {
+    pub async fn route(&self, inbound: &Inbound<'_>) -> Dispatch {
+        let Some(route) = self.model(inbound.request.model()) else {
             return Dispatch {
                 attempts: 0,
                 provider: None,
                 served_model: None,
                 metrics: None,
                 upstream_time: Duration::ZERO,
-                result: Err(ProxyError::ModelNotFound { model: request.model().to_string() }),
+                upstream_headers: HeaderMap::new(),
+                result: Err(RouteError::ModelNotFound { model: inbound.request.model().to_string() }),
             };
         };
         route.budget.deposit();
         let mut run = Run::default();
-        let done = |run: Run, model: &ModelRoute, provider, result| Dispatch {
+        let done = |mut run: Run, model: &ModelRoute, provider, result| Dispatch {
             attempts: run.attempts,
             provider,
             served_model: Some(Arc::clone(&model.name)),
             metrics: Some(route.metrics.clone()),
             upstream_time: run.upstream_time,
+            upstream_headers: std::mem::take(&mut run.upstream_headers),
             result,
         };
-        let mut stop = match self.serve_model(route, request, request_id, &mut run).await {
+        let mut stop = match self.serve_model(route, inbound, Pass::Normal, &mut run).await {
             Ok((provider, served)) => return done(run, route, Some(provider), Ok(served)),
             Err(stop) => stop,
         };
@@ -406,10 +249,10 @@ impl Router {
             Stop::ClientError { .. } => &Vec::new(),
             Stop::Exhausted => &route.fallbacks,
         };
-        for fallback in fallbacks {
-            let Some(model) = self.model(fallback) else { continue };
+        let fallbacks: Vec<&Arc<ModelRoute>> = fallbacks.iter().filter_map(|f| self.model(f)).collect();
+        for model in &fallbacks {
             tracing::info!(model = %route.name, fallback = %model.name, "trying a fallback model");
-            match self.serve_model(model, request, request_id, &mut run).await {
+            match self.serve_model(model, inbound, Pass::Normal, &mut run).await {
                 Ok((provider, served)) => return done(run, model, Some(provider), Ok(served)),
                 // A client error from the fallback is its final word; an earlier one is kept
                 // only if every fallback is exhausted.
@@ -420,35 +263,44 @@ impl Router {
                 Err(Stop::Exhausted) => {}
             }
         }
+        if matches!(stop, Stop::Exhausted) && self.panic_routing {
+            for model in std::iter::once(&route).chain(&fallbacks) {
+                if !all_ejected(model) {
+                    continue;
+                }
+                tracing::warn!(model = %model.name, "every deployment is ejected: trying them anyway (panic mode)");
+                match self.serve_model(model, inbound, Pass::Panic, &mut run).await {
+                    Ok((provider, served)) => return done(run, model, Some(provider), Ok(served)),
+                    Err(next @ Stop::ClientError { .. }) => {
+                        stop = next;
+                        break;
+                    }
+                    Err(Stop::Exhausted) => {}
+                }
+            }
+        }
         match stop {
             Stop::ClientError { provider, status, content_type, body } => {
                 done(run, route, Some(provider), Ok(Served::ClientError { status, content_type, body }))
             }
             Stop::Exhausted => {
-                let all_unsupported =
-                    run.records.iter().all(|r| matches!(r.outcome, AttemptOutcome::Unsupported(_)));
-                let error = match run.unsupported.take() {
-                    Some(unsupported) if all_unsupported => unsupported,
-                    _ => ProxyError::AllDeploymentsFailed {
-                        model: route.name.to_string(),
-                        attempts: std::mem::take(&mut run.records),
-                    },
-                };
+                let error = exhausted(route, &mut run);
                 done(run, route, None, Err(error))
             }
         }
     }
 
-    /// Tries one model's tiers in order.
+    /// One pass over a model's tiers in order.
     async fn serve_model(
         &self,
         route: &ModelRoute,
-        request: &ApiRequest,
-        request_id: &HeaderValue,
+        inbound: &Inbound<'_>,
+        pass: Pass,
         run: &mut Run,
     ) -> Result<(Arc<str>, Served), Stop> {
-        // Tokens a request may use, for `tpm` caps: ~4 bytes a token, corrected from usage.
-        let estimated_tokens = (request.body().len() / 4) as u64;
+        if pass == Pass::Panic {
+            return self.serve_panic(route, inbound, run).await;
+        }
         for tier in &route.tiers {
             let tier = &route.deployments[tier.clone()];
             let mut tried = vec![false; tier.len()];
@@ -458,7 +310,7 @@ impl Router {
                 let fresh: Vec<&Deployment> = tier
                     .iter()
                     .zip(&tried)
-                    .filter(|(d, tried)| !**tried && admissible(d))
+                    .filter(|(d, tried)| !**tried && d.health.is_available())
                     .map(|(d, _)| d)
                     .collect();
                 let chosen = match balance::pick(route.strategy, &fresh) {
@@ -476,7 +328,7 @@ impl Router {
                             break;
                         }
                         retries += 1;
-                        let all: Vec<&Deployment> = tier.iter().filter(|d| admissible(d)).collect();
+                        let all: Vec<&Deployment> = tier.iter().filter(|d| d.health.is_available()).collect();
                         let others: Vec<&Deployment> = all
                             .iter()
                             .copied()
@@ -501,9 +353,9 @@ impl Router {
                 if run.failed && last_failed != Some(index) {
                     route.metrics.failover();
                 }
-                match self.try_deployment(route, chosen, request, request_id, estimated_tokens, run).await {
-                    Tried::Served(served) => return Ok((Arc::clone(&chosen.provider_name), served)),
-                    Tried::ClientError { status, content_type, body } => {
+                match self.try_deployment(route, chosen, inbound, Pass::Normal, run).await {
+                    attempt::Tried::Served(served) => return Ok((Arc::clone(&chosen.provider_name), served)),
+                    attempt::Tried::ClientError { status, content_type, body } => {
                         return Err(Stop::ClientError {
                             provider: Arc::clone(&chosen.provider_name),
                             status,
@@ -511,11 +363,11 @@ impl Router {
                             body,
                         });
                     }
-                    Tried::Failed => {
+                    attempt::Tried::Failed => {
                         run.failed = true;
                         last_failed = Some(index);
                     }
-                    Tried::Skipped => {}
+                    attempt::Tried::Skipped => {}
                 }
             }
             // Say why the deployments never tried were left out.
@@ -529,178 +381,91 @@ impl Router {
         Err(Stop::Exhausted)
     }
 
-    /// One deployment: admission (health, caps), the attempt, and its accounting.
-    async fn try_deployment(
+    /// Panic mode: every deployment of the model is ejected; try each (but those taken out by
+    /// an operator), soonest to recover first, until one serves.
+    async fn serve_panic(
         &self,
         route: &ModelRoute,
-        deployment: &Deployment,
-        request: &ApiRequest,
-        request_id: &HeaderValue,
-        estimated_tokens: u64,
+        inbound: &Inbound<'_>,
         run: &mut Run,
-    ) -> Tried {
-        let record = |outcome| AttemptRecord { provider: Arc::clone(&deployment.provider_name), outcome };
-        let permit = match deployment.health.admit() {
-            Ok(permit) => permit,
-            Err(_) => {
-                run.records.push(record(unavailable_reason(deployment)));
-                return Tried::Skipped;
+    ) -> Result<(Arc<str>, Served), Stop> {
+        let mut order: Vec<(Duration, &Deployment)> = route
+            .deployments
+            .iter()
+            .filter(|d| !d.health.manually_disabled() && !run.sent_to.contains(&address(d)))
+            .map(|d| (d.health.snapshot().retry_in, d))
+            .collect();
+        order.sort_by_key(|(retry_in, _)| *retry_in);
+        for (_, deployment) in order {
+            if run.failed {
+                route.metrics.failover();
             }
-        };
-        if deployment.caps.any()
-            && let Err(cap) = deployment.caps.reserve(estimated_tokens)
-        {
-            drop(permit);
-            run.records.push(record(AttemptOutcome::OverCap(cap)));
-            return Tried::Skipped;
-        }
-        let ticket = Ticket {
-            permit,
-            _in_flight: deployment.load.start(),
-            caps: Arc::clone(&deployment.caps),
-            estimated_tokens,
-            metrics: deployment.metrics.clone(),
-        };
-        let started = Instant::now();
-        let result = self.attempt(deployment, request, request_id).await;
-        let elapsed = started.elapsed();
-        // A request the provider refused to translate never left the proxy: not an attempt.
-        if !matches!(result, Err(ProviderError::Unsupported { .. })) {
-            run.attempts += 1;
-        }
-        let error = match result {
-            Ok(answer) => {
-                run.upstream_time += elapsed;
-                deployment.load.observe(elapsed);
-                deployment.metrics.attempt(
-                    Outcome::Success,
-                    elapsed,
-                    matches!(answer, Answer::Stream { .. }),
-                );
-                return Tried::Served(match answer {
-                    Answer::Json(body) => {
-                        ticket.success(crate::api::usage_of(&body));
-                        Served::Json(body)
-                    }
-                    Answer::Stream { first, rest } => Served::Stream(Committed {
-                        first,
-                        rest,
-                        ticket,
-                        idle_timeout: self.timeout,
+            match self.try_deployment(route, deployment, inbound, Pass::Panic, run).await {
+                attempt::Tried::Served(served) => return Ok((Arc::clone(&deployment.provider_name), served)),
+                attempt::Tried::ClientError { status, content_type, body } => {
+                    return Err(Stop::ClientError {
                         provider: Arc::clone(&deployment.provider_name),
-                    }),
-                });
-            }
-            Err(error) => error,
-        };
-        match (classify(&error), error) {
-            (Verdict::Unsupported, ProviderError::Unsupported { message, param }) => {
-                // Refused before anything was sent: nothing to count.
-                ticket.abandon();
-                let reason = format!("{message} (provider `{}`)", deployment.provider_name);
-                run.records.push(record(AttemptOutcome::Unsupported(message)));
-                run.unsupported.get_or_insert(ProxyError::Unsupported { message: reason, param });
-                Tried::Skipped
-            }
-            (Verdict::ClientError, ProviderError::Status { status, content_type, body, .. }) => {
-                // The request is at fault, not the provider: relay as is, count nothing.
-                run.upstream_time += elapsed;
-                ticket.abandon();
-                deployment.metrics.attempt(Outcome::ClientError, elapsed, request.stream());
-                Tried::ClientError { status, content_type, body }
-            }
-            (verdict, error) => {
-                run.upstream_time += elapsed;
-                let retry_after = match verdict {
-                    Verdict::ProviderFailure { retry_after } => retry_after,
-                    Verdict::ClientError | Verdict::Unsupported => None,
-                };
-                tracing::warn!(
-                    model = %route.name,
-                    provider = %deployment.provider_name,
-                    error = %error,
-                    elapsed_ms = elapsed.as_millis() as u64,
-                    probe = ticket.is_probe(),
-                    "attempt failed"
-                );
-                deployment.metrics.attempt(Outcome::Failure, elapsed, request.stream());
-                ticket.failure(retry_after);
-                run.records.push(record(AttemptOutcome::Failed { error: error.to_string(), elapsed }));
-                Tried::Failed
-            }
-        }
-    }
-
-    /// One attempt, bounded by the timeout: up to headers (and the whole body when not
-    /// streaming), then up to the first stream bytes, since failover is still possible
-    /// until those reach the client.
-    async fn attempt(
-        &self,
-        deployment: &Deployment,
-        request: &ApiRequest,
-        request_id: &HeaderValue,
-    ) -> Result<Answer, ProviderError> {
-        let call = Call {
-            body: request.body_with_model(&deployment.model_id_json),
-            stream: request.stream(),
-            model_id: Arc::clone(&deployment.model_id),
-            request_id: request_id.clone(),
-        };
-        let sent = match request.operation() {
-            Operation::Chat => deployment.provider.chat(call),
-            Operation::Embeddings => deployment.provider.embeddings(call),
-        };
-        let reply = timeout(self.timeout, sent).await.map_err(|_| ProviderError::Timeout(self.timeout))??;
-        match reply {
-            Reply::Json(body) => Ok(Answer::Json(body)),
-            Reply::Stream(mut rest) => loop {
-                match timeout(self.timeout, rest.next()).await {
-                    Err(_) => return Err(ProviderError::Timeout(self.timeout)),
-                    Ok(None) => {
-                        return Err(ProviderError::InvalidResponse(
-                            "stream ended before any event".to_string(),
-                        ));
-                    }
-                    Ok(Some(Err(error))) => return Err(error),
-                    Ok(Some(Ok(first))) if first.is_empty() => continue,
-                    Ok(Some(Ok(first))) => return Ok(Answer::Stream { first, rest }),
+                        status,
+                        content_type,
+                        body,
+                    });
                 }
-            },
+                attempt::Tried::Failed => run.failed = true,
+                attempt::Tried::Skipped => {}
+            }
         }
+        Err(Stop::Exhausted)
     }
 }
 
-/// How trying one deployment ended.
-enum Tried {
-    Served(Served),
-    ClientError {
-        status: StatusCode,
-        content_type: Option<HeaderValue>,
-        body: Bytes,
-    },
-    Failed,
-    /// Not attempted: cooling down, over a cap, or the provider cannot serve the request.
-    Skipped,
+/// Every deployment of `model` not taken out by hand is ejected (and at least one is).
+fn all_ejected(model: &ModelRoute) -> bool {
+    let mut ejected = 0;
+    for deployment in &model.deployments {
+        match deployment.health.snapshot().state {
+            State::CoolingDown | State::Probing => ejected += 1,
+            State::DisabledByOperator => {}
+            State::Available | State::Paused => return false,
+        }
+    }
+    ejected > 0
 }
 
-/// Whether a deployment may be chosen now (health alone: caps are checked when reserving).
-fn admissible(deployment: &Deployment) -> bool {
-    deployment.health.is_available()
+/// The error for a request nothing served: the providers' refusal when none could even try;
+/// 429 when some deployment is only rate limited and frees soon (an SDK's own retry then
+/// succeeds); else 503.
+fn exhausted(route: &ModelRoute, run: &mut Run) -> RouteError {
+    let all_unsupported = run.records.iter().all(|r| matches!(r.outcome, AttemptOutcome::Unsupported(_)));
+    if let Some(unsupported) = run.unsupported.take()
+        && all_unsupported
+    {
+        return unsupported;
+    }
+    let attempts = std::mem::take(&mut run.records);
+    match attempts.iter().filter_map(|r| r.outcome.frees_in()).min() {
+        Some(soonest) => RouteError::RateLimited {
+            model: route.name.to_string(),
+            retry_after: soonest.max(Duration::from_secs(1)),
+            attempts,
+        },
+        None => RouteError::AllFailed { model: route.name.to_string(), attempts },
+    }
 }
 
 /// Why a deployment is not being tried.
 fn unavailable_reason(deployment: &Deployment) -> AttemptOutcome {
     let snapshot = deployment.health.snapshot();
-    if snapshot.manually_disabled {
-        AttemptOutcome::DisabledByOperator
-    } else {
-        AttemptOutcome::CoolingDown { retry_in: snapshot.retry_in }
+    match snapshot.state {
+        State::DisabledByOperator => AttemptOutcome::DisabledByOperator,
+        State::Paused => AttemptOutcome::Paused { remaining: snapshot.paused_for },
+        State::Probing => AttemptOutcome::CoolingDown { retry_in: Duration::ZERO },
+        State::CoolingDown | State::Available => AttemptOutcome::CoolingDown { retry_in: snapshot.retry_in },
     }
 }
 
-enum Answer {
-    Json(Bytes),
-    Stream { first: Bytes, rest: BoxStream<'static, Result<Bytes, ProviderError>> },
+/// A deployment's identity within one routing table.
+fn address(deployment: &Deployment) -> usize {
+    std::ptr::from_ref(deployment) as usize
 }
 
 /// Seconds, rounded up, for humans and `retry_in_seconds` fields.

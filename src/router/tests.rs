@@ -7,8 +7,12 @@ use std::path::Path;
 use bytes::Bytes;
 use http::header::HeaderValue;
 
+use tokio::time::Instant;
+
 use super::*;
+use crate::Config;
 use crate::api::request::ApiRequest;
+use crate::metrics::Metrics;
 
 fn router(yaml: &str) -> Router {
     let config = Config::parse(yaml, Path::new("t.yaml"), &HashMap::<String, String>::new()).unwrap();
@@ -21,7 +25,10 @@ fn request(model: &str) -> ApiRequest {
 }
 
 async fn route(router: &Router, model: &str) -> Dispatch {
-    router.route(&request(model), &HeaderValue::from_static("t")).await
+    let request = request(model);
+    let id = HeaderValue::from_static("t");
+    let headers = http::HeaderMap::new();
+    router.route(&Inbound { request: &request, request_id: &id, headers: &headers }).await
 }
 
 const FAILING: &str =

@@ -12,18 +12,17 @@ use serde_json::json;
 
 use super::error::ProxyError;
 use super::{AppState, Live, ReloadError, check_master_key};
-use crate::metrics::DEPLOYMENT_STATES;
 use crate::router::{Deployment, ceil_secs};
 
 /// `GET /metrics`: Prometheus/OpenMetrics text.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let live = state.live();
     let metrics = state.metrics();
-    // Deployment states are read now, not tracked per request; removed ones disappear.
-    metrics.clear_deployment_states();
+    // Deployment states are read now, not tracked per request. Scrapes only set gauges made
+    // at config load, so two at once cannot race.
     for model in live.router.models() {
         for deployment in &model.deployments {
-            metrics.set_deployment_state(&model.name, &deployment.provider_name, state_of(deployment));
+            deployment.metrics().set_state(state_of(deployment));
         }
     }
     let content_type = HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
@@ -31,18 +30,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 fn state_of(deployment: &Deployment) -> &'static str {
-    let s = deployment.health.snapshot();
-    let state = if s.manually_disabled {
-        "disabled_by_operator"
-    } else if s.probing {
-        "probing"
-    } else if s.disabled && !s.available {
-        "cooling_down"
-    } else {
-        "available"
-    };
-    debug_assert!(DEPLOYMENT_STATES.contains(&state));
-    state
+    deployment.health.snapshot().state.label()
 }
 
 /// Unix seconds `after` from now.
@@ -124,6 +112,8 @@ pub async fn deployments(State(state): State<AppState>, headers: HeaderMap) -> R
                         "ejections": s.ejections,
                         "cooling_down_for_seconds": ceil_secs(s.retry_in),
                         "cooling_down_until": (!s.retry_in.is_zero()).then(|| unix_secs_after(s.retry_in)),
+                        "paused_for_seconds": ceil_secs(s.paused_for),
+                        "paused_until": (!s.paused_for.is_zero()).then(|| unix_secs_after(s.paused_for)),
                         "rpm": {"limit": d.caps.rpm, "used": rpm_used},
                         "tpm": {"limit": d.caps.tpm, "used": tpm_used},
                     })

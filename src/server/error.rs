@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::request::InvalidRequest;
 use crate::api::{ErrorBody, ErrorEnvelope};
-use crate::router::AttemptRecord;
+use crate::router::{AttemptRecord, RouteError};
 
 /// What the client is told when the proxy, not an upstream, answers.
 ///
@@ -41,13 +41,16 @@ pub enum ProxyError {
         limit: usize,
     },
     /// Every deployment failed or is cooling down (503).
-    #[error("{}", describe_failures(model, attempts))]
+    #[error("{}", RouteError::AllFailed { model: model.clone(), attempts: attempts.clone() })]
     AllDeploymentsFailed {
         /// The model the client asked for.
         model: String,
         /// What each deployment saw, in the order tried.
         attempts: Vec<AttemptRecord>,
     },
+    /// Every deployment that could serve is rate limited (429 with `retry-after`).
+    #[error("{0}")]
+    RateLimited(RouteError),
     /// No such endpoint (404).
     #[error("Unknown endpoint: {0}")]
     UnknownEndpoint(String),
@@ -59,13 +62,15 @@ pub enum ProxyError {
     Internal,
 }
 
-fn describe_failures(model: &str, attempts: &[AttemptRecord]) -> String {
-    let mut text = format!("All deployments of model `{model}` failed:");
-    for (i, attempt) in attempts.iter().enumerate() {
-        text.push_str(if i == 0 { " " } else { "; " });
-        text.push_str(&attempt.to_string());
+impl From<RouteError> for ProxyError {
+    fn from(error: RouteError) -> Self {
+        match error {
+            RouteError::ModelNotFound { model } => Self::ModelNotFound { model },
+            RouteError::Unsupported { message, param } => Self::Unsupported { message, param },
+            RouteError::AllFailed { model, attempts } => Self::AllDeploymentsFailed { model, attempts },
+            limited @ RouteError::RateLimited { .. } => Self::RateLimited(limited),
+        }
     }
-    text
 }
 
 impl ProxyError {
@@ -77,6 +82,7 @@ impl ProxyError {
             Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::AllDeploymentsFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +97,7 @@ impl ProxyError {
             Self::ModelNotFound { .. } => "model_not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::AllDeploymentsFailed { .. } => "all_deployments_failed",
+            Self::RateLimited(_) => "rate_limited",
             Self::UnknownEndpoint(_) => "unknown_endpoint",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
@@ -101,6 +108,8 @@ impl ProxyError {
         match self {
             Self::Unauthorized(_) => "authentication_error",
             Self::AllDeploymentsFailed { .. } => "upstream_error",
+            // OpenAI's own 429s say which limit: `requests` or `tokens`.
+            Self::RateLimited(_) => "requests",
             Self::Internal => "server_error",
             _ => "invalid_request_error",
         }
@@ -116,6 +125,7 @@ impl ProxyError {
             Self::ModelNotFound { .. } => Some("model_not_found"),
             Self::PayloadTooLarge { .. } => Some("request_too_large"),
             Self::AllDeploymentsFailed { .. } => Some("all_deployments_failed"),
+            Self::RateLimited(_) => Some("rate_limit_exceeded"),
         }
     }
 
@@ -143,9 +153,20 @@ impl IntoResponse for ProxyError {
         .to_bytes();
         let mut response =
             (self.status(), [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
-        if matches!(self, Self::AllDeploymentsFailed { .. }) {
-            // Every deployment was already tried: an SDK retrying would only multiply load.
-            response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+        match &self {
+            Self::AllDeploymentsFailed { .. } => {
+                // Every deployment was already tried: an SDK retrying would only multiply load.
+                response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            Self::RateLimited(RouteError::RateLimited { retry_after, .. }) => {
+                // The SDKs honour these (the `-ms` one first) and retry then: by that time
+                // the soonest deployment is free again.
+                let headers = response.headers_mut();
+                headers.insert("retry-after", HeaderValue::from(crate::router::ceil_secs(*retry_after)));
+                let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+                headers.insert("retry-after-ms", HeaderValue::from(millis));
+            }
+            _ => {}
         }
         response.extensions_mut().insert(ErrorKind(self.kind()));
         response

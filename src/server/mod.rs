@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod error;
+pub mod relay;
 mod routes;
 
 use std::future::{Future, IntoFuture};
@@ -162,6 +163,12 @@ impl AppState {
             models: live.router.models().len(),
             deployments: live.router.models().iter().map(|m| m.deployments.len()).sum(),
         };
+        let kept = live
+            .router
+            .models()
+            .iter()
+            .flat_map(|m| m.deployments.iter().map(move |d| (&*m.name, &*d.provider_name)));
+        self.0.metrics.retain_deployments(kept);
         self.0.live.store(Arc::new(live));
         Ok(done)
     }

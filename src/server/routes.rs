@@ -11,13 +11,13 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
+use super::relay::{self, StreamEnd};
 use super::{
     ATTEMPTS_HEADER, AppState, Live, LoggedAtStreamEnd, MODEL_HEADER, PROVIDER_HEADER, RequestLine, RouteInfo,
 };
 use crate::api::request::{ApiRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
-use crate::router::{Served, ceil_secs};
-use crate::sse::{self, StreamEnd};
+use crate::router::{Inbound, Served, ceil_secs};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -68,7 +68,8 @@ async fn dispatch(
     };
     // The edge guarantees the header; the fallback only keeps this total.
     let request_id = headers.get(super::REQUEST_ID_HEADER).cloned().unwrap_or(HeaderValue::from_static(""));
-    let dispatch = live.router.route(&request, &request_id).await;
+    let inbound = Inbound { request: &request, request_id: &request_id, headers: &headers };
+    let dispatch = live.router.route(&inbound).await;
     let model_metrics = dispatch.metrics.clone();
     let info = RouteInfo {
         model: Some(Arc::from(request.model())),
@@ -85,7 +86,7 @@ async fn dispatch(
         Ok(Served::Stream(committed)) => {
             let log_info = info.clone();
             let model_metrics = model_metrics.clone();
-            let on_end = move |end: &StreamEnd| {
+            let on_end = move |end: &StreamEnd, _usage| {
                 let _in_flight = in_flight;
                 let outcome = match end {
                     StreamEnd::Completed => "completed",
@@ -113,7 +114,7 @@ async fn dispatch(
                 }
                 .emit();
             };
-            let mut response = Response::new(Body::from_stream(sse::relay(committed, on_end)));
+            let mut response = Response::new(Body::from_stream(relay::relay(committed, on_end)));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -122,7 +123,7 @@ async fn dispatch(
             response.extensions_mut().insert(LoggedAtStreamEnd);
             response
         }
-        Err(error) => error.into_response(),
+        Err(error) => ProxyError::from(error).into_response(),
     };
     if response.extensions().get::<LoggedAtStreamEnd>().is_none() {
         match &model_metrics {
@@ -131,6 +132,7 @@ async fn dispatch(
         }
     }
     let headers = response.headers_mut();
+    headers.extend(dispatch.upstream_headers);
     if let Some(provider) = info.provider.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
         headers.insert(PROVIDER_HEADER, provider);
     }
@@ -228,11 +230,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                         "provider": &*d.provider_name,
                         "model_id": &*d.model_id,
                         "priority": d.priority,
+                        "state": s.state.label(),
                         "enabled": !s.disabled,
                         "available": s.available,
                         "probing": s.probing,
                         "consecutive_failures": s.consecutive_failures,
                         "retry_in_seconds": ceil_secs(s.retry_in),
+                        "paused_for_seconds": ceil_secs(s.paused_for),
                     })
                 })
                 .collect();

@@ -42,6 +42,9 @@ pub enum Reply {
     Random(Vec<Reply>),
     /// What the request asks for: a 3-chunk stream if it says `stream: true`, else `Ok`.
     Fit,
+    /// 200 `text/event-stream`: exactly these raw events (each a whole SSE event), then `end`
+    /// (`Done` sends `data: [DONE]`).
+    Events(Vec<String>, End),
 }
 
 /// How a mock stream ends.
@@ -165,6 +168,7 @@ fn respond(
                 respond(*inner_reply, model, inner).await
             }
             Reply::Stream { chunks, gap, end } => stream(model, chunks, gap, end, inner),
+            Reply::Events(events, end) => raw_stream(events, end, inner),
             Reply::StatusJson(code, body) => {
                 (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
             }
@@ -241,6 +245,26 @@ fn stream(model: String, chunks: usize, gap: Duration, end: End, inner: Arc<Inne
         }
     });
     Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(events)).unwrap()
+}
+
+fn raw_stream(events: Vec<String>, end: End, inner: Arc<Inner>) -> Response {
+    let flag = DropFlag(inner);
+    let mut items: Vec<Result<Bytes, std::io::Error>> =
+        events.into_iter().map(|e| Ok(Bytes::from(e))).collect();
+    match end {
+        End::Done => items.push(Ok(Bytes::from_static(b"data: [DONE]\n\n"))),
+        End::Die => items.push(Err(std::io::Error::other("upstream died"))),
+        End::Close | End::Hang | End::Forever => {}
+    }
+    let tail = futures_util::stream::unfold(flag, move |flag| async move {
+        if end == End::Hang {
+            std::future::pending::<()>().await;
+        }
+        drop(flag);
+        None::<(Result<Bytes, std::io::Error>, DropFlag)>
+    });
+    let body = futures_util::StreamExt::chain(futures_util::stream::iter(items), tail);
+    Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(body)).unwrap()
 }
 
 /// The proxy, served in-process on 127.0.0.1:0.

@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use http::Uri;
 use secrecy::ExposeSecret;
 
-use super::client::{Upstream, event_stream, extra_headers, join_uri, secret_header};
+use super::client::{Upstream, event_stream, extra_headers, join_uri, relayed_headers, secret_header};
 use super::translate::response::{ChunkWriter, to_openai_error};
 use super::translate::stream::translate;
 use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
@@ -44,20 +44,18 @@ impl Anthropic {
         let body = super::translate::to_bytes(&translated.body);
         let response = self
             .upstream
-            .post(self.messages_uri.clone(), body, call.request_id)
+            .post(self.messages_uri.clone(), body, call.request_id, call.forwarded)
             .await
             .map_err(|e| to_openai_error(e, response::read_error))?;
+        let headers = relayed_headers(response.headers());
         if call.stream {
             let events = event_stream(response)?;
             let translator = stream::AnthropicStream::new(translated.json_tool);
-            return Ok(Reply::Stream(translate(
-                events,
-                translator,
-                ChunkWriter::new(translated.include_usage),
-            )));
+            let frames = translate(events, translator, ChunkWriter::new(translated.include_usage));
+            return Ok(Reply::stream(frames).with_headers(headers));
         }
         let body = self.upstream.json_body(response).await?;
-        Ok(Reply::Json(response::translate(&body, translated.json_tool.as_deref())?))
+        Ok(Reply::json(response::translate(&body, translated.json_tool.as_deref())?).with_headers(headers))
     }
 }
 

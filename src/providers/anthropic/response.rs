@@ -70,6 +70,8 @@ impl AnthropicUsage {
                 .saturating_add(read),
             completion_tokens: self.output_tokens.unwrap_or(0),
             cached_tokens: self.cache_read_input_tokens,
+            cache_write_tokens: self.cache_creation_input_tokens,
+            reasoning_tokens: None,
         }
     }
 }

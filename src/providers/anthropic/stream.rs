@@ -213,6 +213,11 @@ impl Translate for AnthropicStream {
     fn end(&mut self, _out: &mut ChunkWriter) -> Result<(), ProviderError> {
         Err(ProviderError::InvalidResponse(format!("the {PROVIDER} stream ended before message_stop")))
     }
+
+    fn usage(&self) -> Option<crate::usage::Usage> {
+        let seen = self.usage.input_tokens.is_some() || self.usage.output_tokens.is_some();
+        seen.then(|| self.usage.to_openai())
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ pub struct AzureConfig {
     /// Extra headers sent upstream on every request; treated as secrets.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,
+    /// Ask for usage on every stream (`stream_options.include_usage`), so tokens are counted
+    /// even when the client did not ask; the usage chunk is then removed for that client.
+    /// Turn off for a host that refuses `stream_options`.
+    #[serde(default = "crate::providers::settings::yes")]
+    pub stream_usage: bool,
 }
 
 /// The latest GA data-plane version when this was written.

@@ -18,6 +18,7 @@ pub struct Azure {
     upstream: Upstream,
     base_url: String,
     api_version: String,
+    stream_usage: bool,
 }
 
 impl Azure {
@@ -30,6 +31,7 @@ impl Azure {
             upstream: Upstream::new(headers, limits),
             base_url: config.base_url.trim_end_matches('/').to_string(),
             api_version: config.api_version.clone(),
+            stream_usage: config.stream_usage,
         })
     }
 
@@ -49,6 +51,10 @@ impl Azure {
 }
 
 impl Provider for Azure {
+    fn asks_for_stream_usage(&self) -> bool {
+        self.stream_usage
+    }
+
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(async move {
             let uri = self.uri(&call.model_id, "chat/completions")?;

@@ -13,7 +13,9 @@ use futures_util::future::BoxFuture;
 use http::Uri;
 use secrecy::ExposeSecret;
 
-use super::client::{Upstream, encode_path_segment, event_stream, extra_headers, secret_header};
+use super::client::{
+    Upstream, encode_path_segment, event_stream, extra_headers, relayed_headers, secret_header,
+};
 use super::translate::response::{ChunkWriter, to_openai_error};
 use super::translate::stream::translate;
 use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
@@ -49,9 +51,13 @@ impl Gemini {
         uri: Uri,
         body: &serde_json::Value,
         request_id: http::HeaderValue,
+        forwarded: http::HeaderMap,
     ) -> Result<http::Response<hyper::body::Incoming>, ProviderError> {
         let body = super::translate::to_bytes(body);
-        self.upstream.post(uri, body, request_id).await.map_err(|e| to_openai_error(e, response::read_error))
+        self.upstream
+            .post(uri, body, request_id, forwarded)
+            .await
+            .map_err(|e| to_openai_error(e, response::read_error))
     }
 
     async fn chat(&self, call: Call) -> Result<Reply, ProviderError> {
@@ -60,26 +66,25 @@ impl Gemini {
             true => self.uri(&call.model_id, "streamGenerateContent?alt=sse")?,
             false => self.uri(&call.model_id, "generateContent")?,
         };
-        let response = self.post(uri, &translated.body, call.request_id).await?;
+        let response = self.post(uri, &translated.body, call.request_id, call.forwarded).await?;
+        let headers = relayed_headers(response.headers());
         if call.stream {
             let events = event_stream(response)?;
             let translator = stream::GeminiStream::new(&call.model_id);
-            return Ok(Reply::Stream(translate(
-                events,
-                translator,
-                ChunkWriter::new(translated.include_usage),
-            )));
+            let frames = translate(events, translator, ChunkWriter::new(translated.include_usage));
+            return Ok(Reply::stream(frames).with_headers(headers));
         }
         let body = self.upstream.json_body(response).await?;
-        Ok(Reply::Json(response::translate(&body, &call.model_id)?))
+        Ok(Reply::json(response::translate(&body, &call.model_id)?).with_headers(headers))
     }
 
     async fn embed(&self, call: Call) -> Result<Reply, ProviderError> {
         let translated = request::embeddings(&call.body, &call.model_id)?;
         let uri = self.uri(&call.model_id, "batchEmbedContents")?;
-        let response = self.post(uri, &translated.body, call.request_id).await?;
+        let response = self.post(uri, &translated.body, call.request_id, call.forwarded).await?;
+        let headers = relayed_headers(response.headers());
         let body = self.upstream.json_body(response).await?;
-        Ok(Reply::Json(response::embeddings(&body, &call.model_id, translated.base64)?))
+        Ok(Reply::json(response::embeddings(&body, &call.model_id, translated.base64)?).with_headers(headers))
     }
 }
 

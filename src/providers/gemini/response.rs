@@ -93,6 +93,8 @@ impl UsageMetadata {
             prompt_tokens: self.prompt_token_count,
             completion_tokens: self.candidates_token_count.saturating_add(self.thoughts_token_count),
             cached_tokens: self.cached_content_token_count,
+            cache_write_tokens: None,
+            reasoning_tokens: (self.thoughts_token_count > 0).then_some(self.thoughts_token_count),
         }
     }
 }
@@ -261,7 +263,8 @@ mod tests {
         assert_eq!(
             v["usage"],
             json!({"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15,
-                                      "prompt_tokens_details": {"cached_tokens": 3}})
+                   "prompt_tokens_details": {"cached_tokens": 3},
+                   "completion_tokens_details": {"reasoning_tokens": 2}})
         );
     }
 

@@ -97,6 +97,10 @@ impl Translate for GeminiStream {
         out.done();
         Ok(())
     }
+
+    fn usage(&self) -> Option<crate::usage::Usage> {
+        self.usage.map(UsageMetadata::to_openai)
+    }
 }
 
 #[cfg(test)]

@@ -95,8 +95,9 @@ impl Mock {
                 }],
                 "usage": usage,
             });
-            return Ok(Reply::Json(Bytes::from(body.to_string())));
+            return Ok(Reply::json(Bytes::from(body.to_string())));
         }
+        // Like OpenAI: usage only when asked (the router asks on the client's behalf).
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
         let chunk = |delta: Value, finish: Value| {
             let mut c = json!({
@@ -126,11 +127,15 @@ impl Mock {
                 }
                 Ok(event)
             });
-        Ok(Reply::Stream(stream.boxed()))
+        Ok(Reply::stream(super::openai::stream::frames(stream.boxed(), !call.client_wants_usage)))
     }
 }
 
 impl Provider for Mock {
+    fn asks_for_stream_usage(&self) -> bool {
+        true
+    }
+
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(self.answer(call))
     }
@@ -180,7 +185,7 @@ impl Mock {
         let tokens: usize = inputs.iter().map(|t| words(t).max(1)).sum();
         let body = json!({"object": "list", "data": data, "model": request.model,
                           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
-        Ok(Reply::Json(Bytes::from(body.to_string())))
+        Ok(Reply::json(Bytes::from(body.to_string())))
     }
 }
 

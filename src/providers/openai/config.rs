@@ -24,6 +24,11 @@ pub struct OpenAiConfig {
     /// values are treated as secrets: never logged, never shown.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,
+    /// Ask for usage on every stream (`stream_options.include_usage`), so tokens are counted
+    /// even when the client did not ask; the usage chunk is then removed for that client.
+    /// Turn off for a host that refuses `stream_options`.
+    #[serde(default = "crate::providers::settings::yes")]
+    pub stream_usage: bool,
 }
 
 /// A known OpenAI-compatible host: its `type:` name, default base URL, and whether it needs

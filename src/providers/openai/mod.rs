@@ -4,6 +4,7 @@
 //! the response body and stream bytes come back untouched.
 
 mod config;
+pub(crate) mod stream;
 
 pub use config::{OpenAiConfig, PRESETS, Preset};
 
@@ -12,7 +13,7 @@ use http::Uri;
 use http::header::{self, HeaderMap};
 use secrecy::ExposeSecret;
 
-use super::client::{Upstream, event_stream, extra_headers, join_uri, secret_header};
+use super::client::{Upstream, event_stream, extra_headers, join_uri, relayed_headers, secret_header};
 use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
 
 /// An OpenAI-compatible upstream with its own connection pool.
@@ -20,6 +21,7 @@ pub struct OpenAi {
     upstream: Upstream,
     chat_uri: Uri,
     embeddings_uri: Uri,
+    stream_usage: bool,
 }
 
 impl OpenAi {
@@ -36,20 +38,28 @@ impl OpenAi {
             upstream: Upstream::new(headers, limits),
             chat_uri: join_uri(&config.base_url, "/chat/completions")?,
             embeddings_uri: join_uri(&config.base_url, "/embeddings")?,
+            stream_usage: config.stream_usage,
         })
     }
 }
 
 /// Sends an OpenAI-format call to `uri` and relays the answer as it is.
+/// The usage chunk is left out of a stream when the proxy, not the client, asked for it.
 pub(crate) async fn pass_through(upstream: &Upstream, uri: Uri, call: Call) -> Result<Reply, ProviderError> {
-    let response = upstream.post(uri, call.body, call.request_id).await?;
+    let response = upstream.post(uri, call.body, call.request_id, call.forwarded).await?;
+    let headers = relayed_headers(response.headers());
     if call.stream {
-        return Ok(Reply::Stream(event_stream(response)?));
+        let frames = stream::frames(event_stream(response)?, !call.client_wants_usage);
+        return Ok(Reply::stream(frames).with_headers(headers));
     }
-    Ok(Reply::Json(upstream.json_body(response).await?))
+    Ok(Reply::json(upstream.json_body(response).await?).with_headers(headers))
 }
 
 impl Provider for OpenAi {
+    fn asks_for_stream_usage(&self) -> bool {
+        self.stream_usage
+    }
+
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(pass_through(&self.upstream, self.chat_uri.clone(), call))
     }

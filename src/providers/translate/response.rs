@@ -22,30 +22,7 @@ pub(crate) enum FinishReason {
     ContentFilter,
 }
 
-/// Token counts, in OpenAI's terms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage {
-    /// Every input token, cached or not.
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Input tokens read from the provider's prompt cache.
-    pub cached_tokens: Option<u64>,
-}
-
-impl Usage {
-    /// OpenAI's `usage` object.
-    pub fn to_json(self) -> Value {
-        let mut usage = json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens.saturating_add(self.completion_tokens),
-        });
-        if let Some(cached) = self.cached_tokens {
-            usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
-        }
-        usage
-    }
-}
+pub(crate) use crate::usage::Usage;
 
 /// A tool call in an answer, arguments already a JSON string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,8 +141,15 @@ pub(crate) struct ChunkWriter {
     created: u64,
     include_usage: bool,
     out: BytesMut,
-    /// Whether any event has been written: until then a failure can still fail over.
+    /// Whether any event has been written.
     pub started: bool,
+    /// Whether content, a tool call or a finish reason has been written: until then the
+    /// stream has not committed and a failure can still fail over.
+    pub meaningful: bool,
+    /// `[DONE]` has been written.
+    pub finished: bool,
+    /// An error event has been written.
+    pub errored: bool,
 }
 
 impl ChunkWriter {
@@ -179,6 +163,9 @@ impl ChunkWriter {
             include_usage,
             out: BytesMut::new(),
             started: false,
+            meaningful: false,
+            finished: false,
+            errored: false,
         }
     }
 
@@ -215,6 +202,7 @@ impl ChunkWriter {
     pub fn content(&mut self, choice: u32, text: &str) {
         if !text.is_empty() {
             self.chunk(choice, Delta { content: Some(text), ..Delta::default() }, None);
+            self.meaningful = true;
         }
     }
 
@@ -227,6 +215,7 @@ impl ChunkWriter {
             function: FunctionDelta { name: Some(name), arguments },
         };
         self.chunk(choice, Delta { tool_calls: Some([call]), ..Delta::default() }, None);
+        self.meaningful = true;
     }
 
     /// More of a tool call's arguments.
@@ -245,6 +234,7 @@ impl ChunkWriter {
     /// The last chunk of a choice: an empty delta and the finish reason.
     pub fn finish(&mut self, choice: u32, reason: FinishReason) {
         self.chunk(choice, Delta::default(), Some(reason));
+        self.meaningful = true;
     }
 
     /// The usage chunk (`choices: []`), written only when the client asked for it.
@@ -266,6 +256,7 @@ impl ChunkWriter {
     /// `data: [DONE]`.
     pub fn done(&mut self) {
         self.out.extend_from_slice(b"data: [DONE]\n\n");
+        self.finished = true;
     }
 
     /// A mid-stream error, in the shape the SDKs raise as `APIError`.
@@ -275,11 +266,11 @@ impl ChunkWriter {
         self.out.extend_from_slice(&envelope.to_bytes());
         self.out.extend_from_slice(b"\n\n");
         self.started = true;
+        self.errored = true;
     }
 
-    /// `: ping`, a comment every SSE client ignores, to keep idle connections alive. Not
-    /// before the first event: the router commits to a stream on its first bytes, and a ping
-    /// must not end the chance to fail over.
+    /// `: ping`, a comment every SSE client ignores, to keep idle connections alive (the
+    /// router holds it, like everything before the first content, until the stream commits).
     pub fn ping(&mut self) {
         if self.started {
             self.out.extend_from_slice(b": ping\n\n");
@@ -350,7 +341,7 @@ mod tests {
         w.tool_call_start(0, 0, "call_1", "f", "");
         w.tool_arguments(0, 0, "{}");
         w.finish(0, FinishReason::ToolCalls);
-        w.usage(Usage { prompt_tokens: 3, completion_tokens: 2, cached_tokens: Some(1) });
+        w.usage(Usage { prompt_tokens: 3, completion_tokens: 2, cached_tokens: Some(1), ..Usage::default() });
         w.done();
         let out = w.take();
         assert!(out.ends_with(b"data: [DONE]\n\n"));
@@ -383,7 +374,7 @@ mod tests {
                 tool_calls: vec![ToolCallOut { id: "c".into(), name: "f".into(), arguments: "{}".into() }],
                 finish_reason: Some(FinishReason::ToolCalls),
             }],
-            Some(Usage { prompt_tokens: 1, completion_tokens: 2, cached_tokens: None }),
+            Some(Usage { prompt_tokens: 1, completion_tokens: 2, ..Usage::default() }),
         );
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["object"], "chat.completion");

@@ -6,8 +6,9 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::response::ChunkWriter;
-use crate::providers::ProviderError;
+use crate::providers::{Frame, Frames, ProviderError};
 use crate::sse::MAX_EVENT_BYTES;
+use crate::usage::Usage;
 
 /// One server-sent event: its `event:` name (empty when absent) and its `data:` lines joined.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -112,24 +113,31 @@ pub(crate) trait Translate: Send + 'static {
     /// The upstream closed the stream. Writes the end (`[DONE]`) if the stream was complete,
     /// else says why it is not.
     fn end(&mut self, out: &mut ChunkWriter) -> Result<(), ProviderError>;
+
+    /// The usage the upstream has reported so far, whether or not the client sees it.
+    fn usage(&self) -> Option<Usage>;
 }
 
-/// An error event from the upstream. Before anything reached the client the attempt fails
-/// with `status` (the provider's own for that error), so the router can fail over; after
-/// that, one OpenAI error chunk ends the stream.
+/// An error event from the upstream. Before the stream said anything the attempt fails with
+/// `status` (the provider's own for that error), so the router can fail over, and with the
+/// error in OpenAI's envelope as its body, relayed if it is the client's fault; after that,
+/// one OpenAI error chunk ends the stream.
 pub(crate) fn upstream_error(
     out: &mut ChunkWriter,
     status: u16,
     message: &str,
     openai_type: &str,
 ) -> Result<Flow, ProviderError> {
-    if !out.started {
+    if !out.meaningful {
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        let envelope = crate::api::ErrorEnvelope {
+            error: crate::api::ErrorBody { message, kind: openai_type, param: None, code: None },
+        };
         return Err(ProviderError::Status {
             status,
             retry_after: None,
-            content_type: None,
-            body: Bytes::new(),
+            content_type: Some(http::HeaderValue::from_static("application/json")),
+            body: envelope.to_bytes(),
         });
     }
     out.error(message, openai_type);
@@ -147,14 +155,14 @@ struct Pump<T> {
     finished: bool,
 }
 
-/// Translates an upstream event stream into OpenAI-framed bytes, one output chunk per
-/// upstream chunk that produced anything. Upstream failures pass through as errors; the
-/// relay (`crate::sse`) turns those into the client's error event.
+/// Translates an upstream event stream into OpenAI-framed frames, one per upstream chunk
+/// that produced anything. Upstream failures pass through as errors; the relay
+/// (`server::relay`) turns those into the client's error event.
 pub(crate) fn translate<T: Translate>(
     upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
     translator: T,
     out: ChunkWriter,
-) -> BoxStream<'static, Result<Bytes, ProviderError>> {
+) -> Frames {
     let pump = Pump {
         upstream,
         decoder: SseDecoder::default(),
@@ -172,7 +180,7 @@ pub(crate) fn translate<T: Translate>(
 }
 
 impl<T: Translate> Pump<T> {
-    async fn next(&mut self) -> Option<Result<Bytes, ProviderError>> {
+    async fn next(&mut self) -> Option<Result<Frame, ProviderError>> {
         loop {
             if let Some(failure) = self.failure.take() {
                 self.finished = true;
@@ -197,7 +205,13 @@ impl<T: Translate> Pump<T> {
             }
             let bytes = self.out.take();
             if !bytes.is_empty() {
-                return Some(Ok(bytes));
+                return Some(Ok(Frame {
+                    bytes,
+                    meaningful: self.out.meaningful,
+                    done: self.out.finished,
+                    failed: self.out.errored && !self.out.finished,
+                    usage: self.translator.usage(),
+                }));
             }
         }
     }
