@@ -14,6 +14,7 @@ pub mod server;
 pub mod sse;
 pub mod telemetry;
 pub mod usage;
+pub mod validate;
 
 pub use config::Config;
 pub use server::{AppState, app, serve};

@@ -145,7 +145,9 @@ async fn headers_go_through_by_intent_only() {
         ],
     ))
     .await;
-    let proxy = Proxy::start(&common::config("", &[("up", &upstream)])).await;
+    let yaml = common::config("", &[("up", &upstream)])
+        .replace("base_url:", "forward_headers: [x-tenant], base_url:");
+    let proxy = Proxy::start(&yaml).await;
     let response = proxy
         .client
         .post(format!("{}/v1/chat/completions", proxy.url))
@@ -153,6 +155,7 @@ async fn headers_go_through_by_intent_only() {
         .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
         .header("authorization", "Bearer sk-client-key")
         .header("x-internal-secret", "keep-me-here")
+        .header("x-tenant", "acme")
         .json(&chat_body("m"))
         .send()
         .await
@@ -176,6 +179,16 @@ async fn headers_go_through_by_intent_only() {
         "the provider's key, never the client's"
     );
     assert_eq!(sent("x-internal-secret"), None);
+    assert_eq!(sent("x-tenant").as_deref(), Some("acme"), "a provider's forward_headers add to the list");
+
+    // Credentials cannot be put on the list.
+    let refused = llm_proxy::Config::parse(
+        &common::config("", &[("up", &upstream)])
+            .replace("base_url:", "forward_headers: [Authorization], base_url:"),
+        std::path::Path::new("t.yaml"),
+        &std::collections::HashMap::<String, String>::new(),
+    );
+    assert!(refused.unwrap_err().to_string().contains("providers.up.forward_headers[0]"));
 }
 
 #[tokio::test]

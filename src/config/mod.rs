@@ -4,7 +4,6 @@
 //! Loading is three steps (read → decode → validate). Each provider, each model and each
 //! deployment is decoded on its own, so one mistake does not hide the next one.
 
-pub mod de;
 pub mod env;
 
 use std::collections::HashSet;
@@ -14,9 +13,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 
+pub use crate::validate::{Problem, Problems, de};
 pub use env::{Env, ProcessEnv};
 
 use crate::providers::ProviderConfig;
@@ -352,15 +351,6 @@ impl ServerConfig {
     }
 }
 
-/// One thing wrong with a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted path of the field at fault, e.g. `providers.primary.base_url`.
-    pub path: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
 /// Every problem found in a config file.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {
@@ -385,34 +375,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Collects problems while decoding; see [`Problems::decode`].
-#[derive(Default)]
-pub struct Problems(Vec<Problem>);
-
-impl Problems {
-    /// Records a problem at `path`.
-    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem { path: path.into(), message: message.into() });
-    }
-
-    /// Decodes `value` into `T`; on failure records the problem under `path` and returns None.
-    pub fn decode<T: DeserializeOwned>(&mut self, path: &str, value: Value) -> Option<T> {
-        match serde_path_to_error::deserialize(value) {
-            Ok(decoded) => Some(decoded),
-            Err(err) => {
-                let inner = err.path().to_string();
-                let full = match inner.as_str() {
-                    "." | "" => path.to_string(),
-                    _ if path.is_empty() => inner,
-                    _ => format!("{path}.{inner}"),
-                };
-                self.push(full, err.into_inner().to_string());
-                None
-            }
-        }
-    }
-}
-
 impl Config {
     /// Reads and validates `file`, expanding `${VAR}` from the process environment.
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
@@ -428,8 +390,8 @@ impl Config {
         let mut problems = Problems::default();
         let config = parse_document(text, env, &mut problems);
         match config {
-            Some(config) if problems.0.is_empty() => Ok(config),
-            _ => Err(ConfigError { file: file.to_path_buf(), problems: problems.0 }),
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError { file: file.to_path_buf(), problems: problems.into_vec() }),
         }
     }
 }

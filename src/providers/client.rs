@@ -45,12 +45,14 @@ fn http_client(limits: &Limits) -> HttpClient {
 pub(crate) struct Upstream {
     clients: PerCore<HttpClient>,
     headers: HeaderMap,
+    forward: Vec<HeaderName>,
     max_response_bytes: usize,
 }
 
 impl Upstream {
-    /// A client for one provider; `headers` are its credentials and configured extras.
-    pub(crate) fn new(headers: HeaderMap, limits: &Limits) -> Self {
+    /// A client for one provider; `headers` are its credentials and configured extras,
+    /// `forward` the client headers it receives beyond the default allow-list.
+    pub(crate) fn new(headers: HeaderMap, forward: &[String], limits: &Limits) -> Self {
         let mut all = HeaderMap::with_capacity(headers.len() + 2);
         all.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         all.insert(
@@ -61,8 +63,15 @@ impl Upstream {
         Self {
             clients: PerCore::new(|_| http_client(limits)),
             headers: all,
+            // Validated at config load: every name parses.
+            forward: forward.iter().filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()).collect(),
             max_response_bytes: limits.max_response_bytes,
         }
+    }
+
+    /// The client headers this provider receives beyond the default allow-list.
+    pub(crate) fn forward_headers(&self) -> &[HeaderName] {
+        &self.forward
     }
 
     /// POSTs `body` to `uri` with the client's `forwarded` headers (never overriding the

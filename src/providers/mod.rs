@@ -28,7 +28,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderValue};
 use serde_yaml_ng::Value;
 
-use crate::config::Problems;
+use crate::validate::Problems;
 
 /// One upstream provider, as configured under `providers:`.
 ///
@@ -43,6 +43,12 @@ pub trait Provider: Send + Sync + 'static {
     /// the usage chunk.
     fn asks_for_stream_usage(&self) -> bool {
         false
+    }
+
+    /// Client headers this provider receives beyond [`FORWARDED_HEADERS`] (its
+    /// `forward_headers:` setting).
+    fn forward_headers(&self) -> &[http::HeaderName] {
+        &[]
     }
 
     /// Sends one chat completion attempt.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use http::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::Problems;
+use crate::validate::Problems;
 
 /// Records a problem unless `url` is an absolute `http://` or `https://` URL.
 pub(crate) fn check_base_url(url: &str, path: &str, problems: &mut Problems) -> bool {
@@ -59,6 +59,34 @@ pub(crate) fn check_headers(
         if HeaderValue::from_str(value.expose_secret()).is_err() {
             problems
                 .push(format!("{path}.headers.{name}"), "value contains characters not allowed in a header");
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// `forward_headers:` must name headers, and none that carries credentials.
+pub(crate) fn check_forward_headers(names: &[String], path: &str, problems: &mut Problems) -> bool {
+    let mut ok = true;
+    for (i, name) in names.iter().enumerate() {
+        let lower = name.to_ascii_lowercase();
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems.push(format!("{path}.forward_headers[{i}]"), "not a valid header name");
+            ok = false;
+        } else if matches!(
+            lower.as_str(),
+            "authorization"
+                | "x-api-key"
+                | "api-key"
+                | "x-goog-api-key"
+                | "cookie"
+                | "host"
+                | "content-length"
+        ) {
+            problems.push(
+                format!("{path}.forward_headers[{i}]"),
+                format!("`{name}` cannot be forwarded: it carries the client's credentials or framing"),
+            );
             ok = false;
         }
     }

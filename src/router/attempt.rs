@@ -271,7 +271,7 @@ impl Router {
             stream: request.stream(),
             model_id: Arc::clone(&deployment.model_id),
             request_id: inbound.request_id.clone(),
-            forwarded: forwarded_headers(inbound.headers),
+            forwarded: forwarded_headers(inbound.headers, deployment.provider.forward_headers()),
             client_wants_usage: request.include_usage(),
         };
         let limit = deployment.timeouts.first_token.min(deployment.timeouts.total);
@@ -314,12 +314,17 @@ impl Router {
     }
 }
 
-/// The client's headers meant for upstreams.
-fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
+/// The client's headers meant for this upstream: the default allow-list and its extras.
+fn forwarded_headers(headers: &HeaderMap, extra: &[http::HeaderName]) -> HeaderMap {
     let mut forwarded = HeaderMap::new();
     for name in FORWARDED_HEADERS {
         for value in headers.get_all(*name) {
             forwarded.append(*name, value.clone());
+        }
+    }
+    for name in extra {
+        for value in headers.get_all(name) {
+            forwarded.append(name.clone(), value.clone());
         }
     }
     forwarded

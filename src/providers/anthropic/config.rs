@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::{Problems, de};
-use crate::providers::settings::{check_api_key, check_base_url, check_headers};
+use crate::providers::settings::{check_api_key, check_base_url, check_forward_headers, check_headers};
+use crate::validate::{Problems, de};
 
 /// Settings of an Anthropic account.
 #[derive(Debug, Deserialize)]
@@ -24,6 +24,11 @@ pub struct AnthropicConfig {
     /// Extra headers sent on every request, e.g. `anthropic-beta`; treated as secrets.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,
+    /// Client headers sent on to this provider, beyond the default allow-list
+    /// (`anthropic-beta`, `openai-beta`, `openai-organization`, `openai-project`,
+    /// `traceparent`, `tracestate`).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 fn default_base_url() -> String {
@@ -40,6 +45,7 @@ impl AnthropicConfig {
         let mut ok = check_base_url(&self.base_url, path, problems);
         ok &= check_api_key(self.api_key.as_ref(), true, path, problems);
         ok &= check_headers(&self.headers, path, problems);
+        ok &= check_forward_headers(&self.forward_headers, path, problems);
         if self.max_tokens == 0 {
             problems.push(format!("{path}.max_tokens"), "must be at least 1");
             ok = false;

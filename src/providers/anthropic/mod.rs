@@ -32,7 +32,7 @@ impl Anthropic {
         headers.insert("x-api-key", secret_header(key, "api_key")?);
         headers.insert("anthropic-version", http::HeaderValue::from_static("2023-06-01"));
         Ok(Self {
-            upstream: Upstream::new(headers, limits),
+            upstream: Upstream::new(headers, &config.forward_headers, limits),
             messages_uri: join_uri(&config.base_url, "/v1/messages")?,
             default_max_tokens: config.max_tokens,
         })
@@ -60,6 +60,10 @@ impl Anthropic {
 }
 
 impl Provider for Anthropic {
+    fn forward_headers(&self) -> &[http::HeaderName] {
+        self.upstream.forward_headers()
+    }
+
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(self.send(call))
     }

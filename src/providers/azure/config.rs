@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::Problems;
-use crate::providers::settings::{check_api_key, check_base_url, check_headers};
+use crate::providers::settings::{check_api_key, check_base_url, check_forward_headers, check_headers};
+use crate::validate::Problems;
 
 /// Settings of an Azure OpenAI resource. A model's `model_id` is the Azure *deployment* name.
 #[derive(Debug, Deserialize)]
@@ -22,6 +22,11 @@ pub struct AzureConfig {
     /// Extra headers sent upstream on every request; treated as secrets.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,
+    /// Client headers sent on to this provider, beyond the default allow-list
+    /// (`anthropic-beta`, `openai-beta`, `openai-organization`, `openai-project`,
+    /// `traceparent`, `tracestate`).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
     /// Ask for usage on every stream (`stream_options.include_usage`), so tokens are counted
     /// even when the client did not ask; the usage chunk is then removed for that client.
     /// Turn off for a host that refuses `stream_options`.
@@ -40,6 +45,7 @@ impl AzureConfig {
         let mut ok = check_base_url(&self.base_url, path, problems);
         ok &= check_api_key(self.api_key.as_ref(), true, path, problems);
         ok &= check_headers(&self.headers, path, problems);
+        ok &= check_forward_headers(&self.forward_headers, path, problems);
         if self.api_version.is_empty()
             || !self.api_version.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         {

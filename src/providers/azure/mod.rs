@@ -28,7 +28,7 @@ impl Azure {
         let key = config.api_key.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
         headers.insert("api-key", secret_header(key, "api_key")?);
         Ok(Self {
-            upstream: Upstream::new(headers, limits),
+            upstream: Upstream::new(headers, &config.forward_headers, limits),
             base_url: config.base_url.trim_end_matches('/').to_string(),
             api_version: config.api_version.clone(),
             stream_usage: config.stream_usage,
@@ -51,6 +51,10 @@ impl Azure {
 }
 
 impl Provider for Azure {
+    fn forward_headers(&self) -> &[http::HeaderName] {
+        self.upstream.forward_headers()
+    }
+
     fn asks_for_stream_usage(&self) -> bool {
         self.stream_usage
     }

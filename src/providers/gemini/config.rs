@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::Problems;
-use crate::providers::settings::{check_api_key, check_base_url, check_headers};
+use crate::providers::settings::{check_api_key, check_base_url, check_forward_headers, check_headers};
+use crate::validate::Problems;
 
 /// Settings of a Gemini API key.
 #[derive(Debug, Deserialize)]
@@ -21,6 +21,11 @@ pub struct GeminiConfig {
     /// Extra headers sent on every request; treated as secrets.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,
+    /// Client headers sent on to this provider, beyond the default allow-list
+    /// (`anthropic-beta`, `openai-beta`, `openai-organization`, `openai-project`,
+    /// `traceparent`, `tracestate`).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 fn default_base_url() -> String {
@@ -32,6 +37,7 @@ impl GeminiConfig {
     pub fn validate(&mut self, path: &str, problems: &mut Problems) -> bool {
         let mut ok = check_base_url(&self.base_url, path, problems);
         ok &= check_api_key(self.api_key.as_ref(), true, path, problems);
-        ok & check_headers(&self.headers, path, problems)
+        ok & (check_headers(&self.headers, path, problems)
+            & check_forward_headers(&self.forward_headers, path, problems))
     }
 }

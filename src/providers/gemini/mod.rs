@@ -33,7 +33,7 @@ impl Gemini {
         let key = config.api_key.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
         headers.insert("x-goog-api-key", secret_header(key, "api_key")?);
         Ok(Self {
-            upstream: Upstream::new(headers, limits),
+            upstream: Upstream::new(headers, &config.forward_headers, limits),
             base_url: config.base_url.trim_end_matches('/').to_string(),
         })
     }
@@ -89,6 +89,10 @@ impl Gemini {
 }
 
 impl Provider for Gemini {
+    fn forward_headers(&self) -> &[http::HeaderName] {
+        self.upstream.forward_headers()
+    }
+
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(Gemini::chat(self, call))
     }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{Problems, de};
+use crate::validate::{Problems, de};
 
 /// Settings of the built-in mock provider. All optional: by default it answers at once.
 #[derive(Debug, Default, Deserialize)]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::Problems;
-use crate::providers::settings::{check_api_key, check_base_url, check_headers};
+use crate::providers::settings::{check_api_key, check_base_url, check_forward_headers, check_headers};
+use crate::validate::Problems;
 
 /// Settings of an OpenAI-compatible provider.
 #[derive(Debug, Deserialize)]
@@ -24,6 +24,11 @@ pub struct OpenAiConfig {
     /// values are treated as secrets: never logged, never shown.
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,
+    /// Client headers sent on to this provider, beyond the default allow-list
+    /// (`anthropic-beta`, `openai-beta`, `openai-organization`, `openai-project`,
+    /// `traceparent`, `tracestate`).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
     /// Ask for usage on every stream (`stream_options.include_usage`), so tokens are counted
     /// even when the client did not ask; the usage chunk is then removed for that client.
     /// Turn off for a host that refuses `stream_options`.
@@ -70,6 +75,9 @@ impl OpenAiConfig {
         let needs_key = preset.is_some_and(|p| p.needs_key);
         let url_ok = check_base_url(&self.base_url, path, problems);
         let key_ok = check_api_key(self.api_key.as_ref(), needs_key, path, problems);
-        check_headers(&self.headers, path, problems) && url_ok && key_ok
+        (check_headers(&self.headers, path, problems)
+            & check_forward_headers(&self.forward_headers, path, problems))
+            && url_ok
+            && key_ok
     }
 }

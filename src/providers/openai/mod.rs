@@ -35,7 +35,7 @@ impl OpenAi {
             );
         }
         Ok(Self {
-            upstream: Upstream::new(headers, limits),
+            upstream: Upstream::new(headers, &config.forward_headers, limits),
             chat_uri: join_uri(&config.base_url, "/chat/completions")?,
             embeddings_uri: join_uri(&config.base_url, "/embeddings")?,
             stream_usage: config.stream_usage,
@@ -56,6 +56,10 @@ pub(crate) async fn pass_through(upstream: &Upstream, uri: Uri, call: Call) -> R
 }
 
 impl Provider for OpenAi {
+    fn forward_headers(&self) -> &[http::HeaderName] {
+        self.upstream.forward_headers()
+    }
+
     fn asks_for_stream_usage(&self) -> bool {
         self.stream_usage
     }
