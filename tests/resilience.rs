@@ -354,3 +354,25 @@ async fn chaos_of_rate_limits_never_becomes_an_outage() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_error_event_before_any_content_is_answered_with_its_status_and_a_body() {
+    let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n\
+               event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"messages: text content blocks must be non-empty\"}}\n\n";
+    let upstream = Recorder::start(vec![Canned {
+        status: 200,
+        content_type: "text/event-stream",
+        body: axum::body::Bytes::from_static(sse.as_bytes()),
+    }])
+    .await;
+    let proxy = Proxy::start(&format!(
+        "providers:\n  up: {{type: anthropic, api_key: sk-x, base_url: \"{}\"}}\nmodels:\n  m: {{providers: {{up: {{}}}}}}\n",
+        upstream.url
+    ))
+    .await;
+    let response = proxy.chat(stream_body("m")).await;
+    assert_eq!(response.status(), 400, "the client's fault, before anything was sent: a plain error");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(body["error"]["message"].as_str().unwrap().contains("must be non-empty"), "{body}");
+}
