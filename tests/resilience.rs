@@ -376,3 +376,18 @@ async fn an_error_event_before_any_content_is_answered_with_its_status_and_a_bod
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(body["error"]["message"].as_str().unwrap().contains("must be non-empty"), "{body}");
 }
+
+#[tokio::test]
+async fn concurrent_scrapes_each_see_every_deployment_state() {
+    let a = Upstream::start(Reply::Ok).await;
+    let b = Upstream::start(Reply::Ok).await;
+    let proxy = Proxy::start(&common::config("", &[("a", &a), ("b", &b)])).await;
+    let scrapes: Vec<_> = (0..40).map(|_| proxy.metrics()).collect();
+    for m in futures_util::future::join_all(scrapes).await {
+        for provider in ["a", "b"] {
+            let series =
+                format!(r#"llm_proxy_deployment_state{{model="m",provider="{provider}",state="available"}}"#);
+            assert_eq!(m.get(&series), Some(&1.0), "a scrape never sees another one's half-cleared state");
+        }
+    }
+}
