@@ -134,7 +134,8 @@ async fn the_mock_provider_streams_the_echo_with_usage() {
 async fn shutdown_lets_an_in_flight_stream_finish() {
     let slow = Reply::Stream { chunks: 5, gap: Duration::from_millis(60), end: End::Done };
     let upstream = Upstream::start(slow).await;
-    let mut proxy = Proxy::start(&config("", &[("p", &upstream)])).await;
+    let yaml = format!("server: {{shutdown_delay_seconds: 0}}\n{}", config("", &[("p", &upstream)]));
+    let mut proxy = Proxy::start(&yaml).await;
     let response = proxy.chat(stream_body("m")).await;
     let task = proxy.shutdown();
     let events = sse_data(response).await;
