@@ -114,7 +114,8 @@ pub enum StreamStatus {
 }
 
 impl StreamStatus {
-    const CUT: [StreamStatus; 3] = [StreamStatus::Failed, StreamStatus::ClientGone, StreamStatus::CutByShutdown];
+    const CUT: [StreamStatus; 3] =
+        [StreamStatus::Failed, StreamStatus::ClientGone, StreamStatus::CutByShutdown];
 
     fn label(self) -> &'static str {
         match self {

@@ -210,3 +210,70 @@ fn post_chat(base: &str, model: &str, key: Option<&str>) -> String {
     stream.read_to_string(&mut response).unwrap();
     response.lines().next().unwrap_or_default().to_string()
 }
+
+/// GET `path` on a new connection; the status, or None when the connection is refused.
+fn get_status(base: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.get(9..12)?.parse().ok()
+}
+
+#[test]
+fn sigterm_fails_readiness_at_once_keeps_accepting_for_the_delay_then_cuts_open_streams() {
+    // A stream of ~60 words, one every 200 ms: still running when the 1 s grace ends.
+    let words = vec!["word"; 60].join(" ");
+    let config = "server: {shutdown_delay_seconds: 2, shutdown_grace_seconds: 1}\n\
+                  providers:\n  slow: {type: mock, chunk_delay_ms: 200}\nmodels:\n  m: {providers: {slow: {}}}\n";
+    let (lines, status) = run_binary(config, &[], |base, _, pid| {
+        let host = base.trim_start_matches("http://");
+        let body =
+            format!(r#"{{"model":"m","stream":true,"messages":[{{"role":"user","content":"{words}"}}]}}"#);
+        let mut stream = TcpStream::connect(host).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut received = String::new();
+        while !received.contains("data: ") {
+            reader.read_line(&mut received).unwrap();
+        }
+        assert_eq!(get_status(base, "/health/ready"), Some(200));
+
+        Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        // Readiness fails at once (polled, bounded)…
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while get_status(base, "/health/ready") != Some(503) {
+            assert!(std::time::Instant::now() < deadline, "/health/ready never turned 503");
+        }
+        // …while new connections are still served during the 2 s delay.
+        assert_eq!(get_status(base, "/health"), Some(200), "a new connection during the delay");
+
+        // The grace ends with the stream still open: one error event, no [DONE].
+        reader.read_to_string(&mut received).unwrap();
+        let events: Vec<&str> = received.split("\n\n").filter(|e| e.contains("data: ")).collect();
+        let last = events.last().unwrap();
+        assert!(last.contains(r#""code":"shutting_down""#), "last event: {last}\nall: {received}");
+        assert!(!received.contains("[DONE]"), "{received}");
+        assert!(events.len() > 2, "some content streamed before the cut: {received}");
+    });
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let all = lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let cut = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["stream"] == "cut_by_shutdown")
+        .unwrap_or_else(|| panic!("no request line says the stream was cut by shutdown:\n{all}"));
+    assert_eq!(cut["error"], "shutting_down");
+    assert!(
+        lines.iter().any(|l| l["message"].as_str().unwrap_or("").contains("cutting the streams")),
+        "{all}"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "stopped"));
+}

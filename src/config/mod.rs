@@ -73,7 +73,7 @@ pub struct ServerConfig {
 }
 
 /// `server.cors:`: which web origins may call the API from a browser.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsConfig {
     /// Origins allowed, e.g. `https://app.example.com`, or `"*"` for any. Empty: no CORS
@@ -276,6 +276,12 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             cors: CorsConfig::default(),
         }
+    }
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self { allowed_origins: Vec::new(), allowed_headers: None, max_age_seconds: default_cors_max_age() }
     }
 }
 
@@ -606,13 +612,16 @@ fn validate_server(server: &ServerConfig, problems: &mut Problems) {
         if !valid {
             problems.push(
                 format!("server.cors.allowed_origins[{i}]"),
-                format!("expected \"*\" or an origin such as https://app.example.com (no path), got {origin:?}"),
+                format!(
+                    "expected \"*\" or an origin such as https://app.example.com (no path), got {origin:?}"
+                ),
             );
         }
     }
     for (i, name) in server.cors.allowed_headers.iter().flatten().enumerate() {
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            problems.push(format!("server.cors.allowed_headers[{i}]"), format!("not a header name: {name:?}"));
+            problems
+                .push(format!("server.cors.allowed_headers[{i}]"), format!("not a header name: {name:?}"));
         }
     }
 }

@@ -36,9 +36,10 @@ impl Cors {
         if config.allowed_origins.is_empty() {
             return None;
         }
-        let headers = config.allowed_headers.as_ref().map(|list| {
-            HeaderValue::from_str(&list.join(", ")).unwrap_or(HeaderValue::from_static(""))
-        });
+        let headers = config
+            .allowed_headers
+            .as_ref()
+            .map(|list| HeaderValue::from_str(&list.join(", ")).unwrap_or(HeaderValue::from_static("")));
         Some(Self {
             any: config.allowed_origins.iter().any(|o| o == "*"),
             // Validated when the config was loaded.
@@ -53,7 +54,10 @@ impl Cors {
         if self.any {
             Some(HeaderValue::from_static("*"))
         } else {
-            self.origins.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes())).then(|| origin.clone())
+            self.origins
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
+                .then(|| origin.clone())
         }
     }
 

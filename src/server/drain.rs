@@ -123,7 +123,10 @@ mod tests {
         assert!(!drain.cut_streams(), "only the first cut counts");
         let last = stream.next().await.and_then(Result::ok).unwrap_or_default();
         let text = std::str::from_utf8(&last).unwrap_or_default();
-        assert!(text.starts_with("data: {\"error\":") && text.contains("\"code\":\"shutting_down\""), "{text}");
+        assert!(
+            text.starts_with("data: {\"error\":") && text.contains("\"code\":\"shutting_down\""),
+            "{text}"
+        );
         assert!(stream.next().await.is_none());
         assert!(was_cut.load(Ordering::Relaxed));
         assert!(tx.is_closed(), "the inner stream was dropped");

@@ -127,7 +127,8 @@ async fn dispatch(
                 .emit();
             };
             let relay = sse::relay(committed, on_end);
-            let mut response = Response::new(Body::from_stream(state.drain().cut_on_shutdown(relay, was_cut)));
+            let mut response =
+                Response::new(Body::from_stream(state.drain().cut_on_shutdown(relay, was_cut)));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -196,7 +197,12 @@ fn check_json(headers: &HeaderMap) -> Result<(), ProxyError> {
 
 /// Reads the whole body, refusing more than `limit` bytes (413) without buffering them, and a
 /// body not received within `within` (408).
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize, within: Duration) -> Result<Bytes, ProxyError> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    within: Duration,
+) -> Result<Bytes, ProxyError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
