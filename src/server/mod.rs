@@ -206,8 +206,8 @@ impl AppState {
 
 /// The whole HTTP app.
 ///
-/// Layers, outermost first: [`edge`] (request id, master key on `/v1`, who-served-it headers,
-/// access log), then panic recovery (a bug answers 500 in OpenAI's envelope, never a dropped
+/// Layers, outermost first: [`edge`] (request id, CORS, master key on `/v1`, who-served-it
+/// headers, access log), then panic recovery (a bug answers 500 in OpenAI's envelope, never a dropped
 /// connection), then the routes.
 pub fn app(state: AppState) -> HttpRouter {
     HttpRouter::new()
@@ -282,9 +282,10 @@ pub(crate) struct RouteInfo {
 pub(crate) struct LoggedAtStreamEnd;
 
 /// The edge, as one middleware (four separate layers cost ~4 µs more per request in
-/// `bench/run`): the request id (the client's `x-request-id`, or a new one; echoed back and
-/// sent upstream), the master key on `/v1`, the headers saying who served the response, and
-/// one log line per request (streams log theirs when they end).
+/// `bench/run`): the request id (the client's `x-request-id` if [`acceptable_request_id`],
+/// else a new one; echoed back and sent upstream), CORS (preflights answered before the key
+/// check), the master key on `/v1`, the headers saying who served the response, and one log
+/// line per request (streams log theirs when they end).
 async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = match request.headers().get(REQUEST_ID_HEADER) {
