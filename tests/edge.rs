@@ -114,12 +114,42 @@ async fn slowloris_connections_are_closed_by_the_header_timeout_while_others_are
 }
 
 #[tokio::test]
-async fn an_idle_keep_alive_connection_is_closed() {
-    let proxy = Proxy::start(&format!("server: {{keep_alive_timeout_seconds: 0.5}}\n{MOCK}")).await;
+async fn a_slow_header_after_a_keep_alive_request_is_cut_too() {
+    let proxy = Proxy::start(&format!("server: {{header_read_timeout_seconds: 0.5}}\n{MOCK}")).await;
     let mut stream = TcpStream::connect(addr(&proxy)).await.unwrap();
     assert_eq!(exchange(&mut stream, &get("/health")).await.0, 200);
-    assert_eq!(exchange(&mut stream, &get("/health")).await.0, 200, "keep-alive works");
-    assert!(closed_by_server(&mut stream).await, "the idle connection was never closed");
+    let mut buf = [0u8; 256];
+    let started = Instant::now();
+    let mut bytes = b"GET /health HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a'));
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => panic!("a slow header got an answer"),
+            },
+            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                if stream.write_all(&[*bytes.next().unwrap()]).await.is_err() {
+                    break;
+                }
+            }
+        }
+        assert!(started.elapsed() < DEADLINE, "the slow second header was never cut");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    // Shorter and longer than the header timeout (the watchdog's timer moves both ways).
+    for server in [
+        "keep_alive_timeout_seconds: 0.5",
+        "keep_alive_timeout_seconds: 0.6, header_read_timeout_seconds: 0.2",
+    ] {
+        let proxy = Proxy::start(&format!("server: {{{server}}}\n{MOCK}")).await;
+        let mut stream = TcpStream::connect(addr(&proxy)).await.unwrap();
+        assert_eq!(exchange(&mut stream, &get("/health")).await.0, 200);
+        assert_eq!(exchange(&mut stream, &get("/health")).await.0, 200, "keep-alive works");
+        assert!(closed_by_server(&mut stream).await, "{server}: the idle connection was never closed");
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! 2. While a request is in flight nothing is timed here (bodies are timed by the handler:
 //!    408; streams may run as long as the upstream does).
 //! 3. Once idle, the connection may stay so for `server.keep_alive_timeout_seconds`; the first
-//!    byte of a next HTTP/1 request starts the header timeout again (slowloris).
+//!    byte of a next HTTP/1 request starts the header timeout again (slowloris; checked as
+//!    bytes arrive, so a partial header followed by silence ends at the keep-alive timeout).
 //! 4. When the watchdog fires the connection is dropped, which closes the socket.
 //!
 //! hyper's own `header_read_timeout` is off: it also times the idle wait between keep-alive
@@ -202,11 +203,13 @@ impl Server {
         });
         let connection = self.builder.serve_connection(io, service).into_owned();
         let connection = self.graceful.watch(connection);
-        let timeouts = (self.settings.header_read_timeout, self.settings.keep_alive_timeout);
+        let watchdog = Watchdog::new(activity, &self.settings);
         self.tasks.spawn(async move {
             tokio::select! {
+                // The connection first: the watchdog then sees what this poll read or finished.
+                biased;
                 _ = connection => {}
-                () = activity.expired(timeouts.0, timeouts.1) => {}
+                () = watchdog => {}
             }
             drop(slot);
         });
@@ -259,7 +262,6 @@ struct Activity {
     served: AtomicBool,
     /// HTTP/2: bytes between requests are pings and settings, not a slow header.
     h2: AtomicBool,
-    wake: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -271,7 +273,6 @@ impl Activity {
             first_byte: AtomicU64::new(u64::MAX),
             served: AtomicBool::new(false),
             h2: AtomicBool::new(false),
-            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -283,51 +284,88 @@ impl Activity {
         if self.in_flight.load(Ordering::Relaxed) == 0 && self.first_byte.load(Ordering::Relaxed) == u64::MAX
         {
             self.first_byte.store(self.now(), Ordering::Relaxed);
-            self.wake.notify_one();
         }
     }
 
-    /// When the connection is to be closed if nothing changes; `None` while a request runs.
-    fn deadline(&self, header: Duration, keep_alive: Duration) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
+    fn at(&self, nanos: u64, plus: Duration) -> Instant {
+        self.accepted + Duration::from_nanos(nanos) + plus
+    }
+}
+
+/// Resolves when its connection has been idle, or slow to send a header, for too long.
+///
+/// Nothing here runs per request: the timer is moved later lazily, when it fires early (the
+/// deadline moved since it was set), and earlier only when a keep-alive timeout shorter than
+/// the header timeout requires it. It is polled right after the connection, in
+/// the same task, so it sees every byte read; a header trickling in after the keep-alive wait
+/// is caught on the first byte past `header_read_timeout` (a partial header followed by
+/// silence, by the keep-alive timer).
+struct Watchdog {
+    activity: Arc<Activity>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    header: Duration,
+    keep_alive: Duration,
+}
+
+impl Watchdog {
+    fn new(activity: Arc<Activity>, settings: &Settings) -> Self {
+        let sleep = Box::pin(tokio::time::sleep_until(activity.accepted + settings.header_read_timeout));
+        Self {
+            activity,
+            sleep,
+            header: settings.header_read_timeout,
+            keep_alive: settings.keep_alive_timeout,
+        }
+    }
+
+    /// When the idle (or first-request) wait ends; `None` while a request runs.
+    fn deadline(&self) -> Option<Instant> {
+        let activity = &self.activity;
+        if activity.in_flight.load(Ordering::Relaxed) > 0 {
             return None;
         }
-        let at = |nanos: u64, plus: Duration| self.accepted + Duration::from_nanos(nanos) + plus;
-        let first_byte = self.first_byte.load(Ordering::Relaxed);
-        let idle_since = self.idle_since.load(Ordering::Relaxed);
-        Some(if !self.served.load(Ordering::Relaxed) {
-            at(idle_since, header)
-        } else if first_byte != u64::MAX && !self.h2.load(Ordering::Relaxed) {
-            at(first_byte, header)
-        } else {
-            at(idle_since, keep_alive)
+        let idle_since = activity.idle_since.load(Ordering::Relaxed);
+        Some(match activity.served.load(Ordering::Relaxed) {
+            false => activity.at(idle_since, self.header),
+            true => activity.at(idle_since, self.keep_alive),
         })
     }
 
-    /// Resolves when the connection has been idle, or slow to send a header, for too long.
-    async fn expired(&self, header: Duration, keep_alive: Duration) {
-        let sleep = tokio::time::sleep(header);
-        tokio::pin!(sleep);
-        loop {
-            let woken = self.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            match self.deadline(header, keep_alive) {
-                None => woken.await,
-                Some(deadline) => {
-                    if deadline <= Instant::now() {
-                        return;
-                    }
-                    if sleep.deadline() != deadline {
-                        sleep.as_mut().reset(deadline);
-                    }
-                    tokio::select! {
-                        () = &mut woken => {}
-                        () = &mut sleep => {}
-                    }
-                }
-            }
+    /// A next request's header started arriving too long ago.
+    fn slow_header(&self) -> bool {
+        let activity = &self.activity;
+        let first_byte = activity.first_byte.load(Ordering::Relaxed);
+        first_byte != u64::MAX
+            && activity.served.load(Ordering::Relaxed)
+            && !activity.h2.load(Ordering::Relaxed)
+            && activity.in_flight.load(Ordering::Relaxed) == 0
+            && Instant::now() >= activity.at(first_byte, self.header)
+    }
+}
+
+impl Future for Watchdog {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.slow_header() {
+            return Poll::Ready(());
         }
+        // Moved earlier only when the keep-alive timeout is the shorter one.
+        if let Some(deadline) = self.deadline()
+            && deadline < self.sleep.deadline()
+        {
+            self.sleep.as_mut().reset(deadline);
+        }
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            let next = match self.deadline() {
+                Some(deadline) if deadline <= Instant::now() => return Poll::Ready(()),
+                Some(deadline) => deadline,
+                // A request is running: look again later (its end moves the deadline anyway).
+                None => Instant::now() + self.header.min(self.keep_alive),
+            };
+            self.sleep.as_mut().reset(next);
+        }
+        Poll::Pending
     }
 }
 
@@ -351,7 +389,6 @@ impl Drop for InFlight {
             activity.idle_since.store(activity.now(), Ordering::Relaxed);
             activity.first_byte.store(u64::MAX, Ordering::Relaxed);
             activity.served.store(true, Ordering::Relaxed);
-            activity.wake.notify_one();
         }
     }
 }
