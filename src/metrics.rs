@@ -546,9 +546,21 @@ mod tests {
         metrics.overhead.observe(Duration::from_micros(40));
         metrics.set_deployment_state("gpt-4o", "openai", "available");
         metrics.reloaded(true);
+        model.stream_ended(StreamStatus::Failed, Duration::from_millis(5));
+        model.stream_ended(StreamStatus::CutByShutdown, Duration::from_millis(5));
+        model.stream_ended(StreamStatus::Completed, Duration::from_millis(5));
+        metrics.connection_refused(Refused::Limit);
+        metrics.open_connections.inc();
         let text = metrics.encode();
         for line in [
-            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"200\"} 2",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"200\"} 3",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"stream_failed\"} 1",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"stream_shutdown\"} 1",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"stream_client_gone\"} 0",
+            "llm_proxy_connections_refused_total{reason=\"limit\"} 1",
+            "llm_proxy_connections_refused_total{reason=\"accept_error\"} 0",
+            "llm_proxy_open_connections 1",
+            "llm_proxy_log_lines_dropped_total 0",
             "llm_proxy_requests_total{model=\"gpt-4o\",status=\"other\"} 1",
             "llm_proxy_failovers_total{model=\"gpt-4o\"} 1",
             "llm_proxy_upstream_attempts_total{model=\"gpt-4o\",provider=\"openai\",outcome=\"success\"} 1",
@@ -557,9 +569,9 @@ mod tests {
             "llm_proxy_deployment_state{model=\"gpt-4o\",provider=\"openai\",state=\"available\"} 1",
             "llm_proxy_deployment_state{model=\"gpt-4o\",provider=\"openai\",state=\"probing\"} 0",
             "llm_proxy_config_reloads_total{result=\"success\"} 1",
-            "llm_proxy_request_duration_seconds_bucket{le=\"0.05\",model=\"gpt-4o\"} 2",
-            "llm_proxy_request_duration_seconds_count{model=\"gpt-4o\"} 3",
-            "llm_proxy_request_duration_seconds_bucket{le=\"+Inf\",model=\"gpt-4o\"} 3",
+            "llm_proxy_request_duration_seconds_bucket{le=\"0.05\",model=\"gpt-4o\"} 5",
+            "llm_proxy_request_duration_seconds_count{model=\"gpt-4o\"} 6",
+            "llm_proxy_request_duration_seconds_bucket{le=\"+Inf\",model=\"gpt-4o\"} 6",
             "llm_proxy_overhead_seconds_bucket{le=\"0.00005\"} 1",
             "llm_proxy_in_flight_requests 0",
         ] {
