@@ -82,13 +82,7 @@ fn main() -> ExitCode {
         );
     };
     let signals = until_shutdown(state.clone(), cli.watch.then(|| cli.config.clone()));
-    let served = llm_proxy::server::serve_per_core(
-        state,
-        &listen,
-        config.server.shutdown_grace_seconds,
-        on_listening,
-        signals,
-    );
+    let served = llm_proxy::server::serve_per_core(state, &listen, on_listening, signals);
     match served {
         Ok(()) => {
             tracing::info!("stopped");

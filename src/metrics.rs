@@ -29,7 +29,7 @@ const OVERHEAD_BUCKETS: &[f64] =
     &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
 
 /// The statuses `llm_proxy_requests_total` counts separately; any other is `other`.
-const STATUSES: &[u16] = &[200, 400, 401, 403, 404, 405, 413, 422, 429, 500, 502, 503, 504];
+const STATUSES: &[u16] = &[200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503, 504];
 
 /// How an upstream attempt ended: `llm_proxy_upstream_attempts_total{outcome=…}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +130,70 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// How a stream that started (status 200 sent) ended, as `llm_proxy_requests_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// `[DONE]` reached the client: `status="200"`.
+    Completed,
+    /// The upstream failed after the stream started: `status="stream_failed"`.
+    Failed,
+    /// The client went away first: `status="stream_client_gone"`.
+    ClientGone,
+    /// Still open when the shutdown grace ran out: `status="stream_shutdown"`.
+    CutByShutdown,
+}
+
+impl StreamStatus {
+    const CUT: [StreamStatus; 3] =
+        [StreamStatus::Failed, StreamStatus::ClientGone, StreamStatus::CutByShutdown];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Completed => "200",
+            Self::Failed => "stream_failed",
+            Self::ClientGone => "stream_client_gone",
+            Self::CutByShutdown => "stream_shutdown",
+        }
+    }
+}
+
+/// Why a client connection was refused, as `llm_proxy_connections_refused_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `server.max_connections` were already open.
+    Limit,
+    /// `accept` failed (e.g. out of file descriptors).
+    AcceptError,
+}
+
+/// A counter read at scrape time from a function (e.g. a count kept by another library).
+struct FnCounter(fn() -> u64);
+
+impl fmt::Debug for FnCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnCounter")
+    }
+}
+
+impl TypedMetric for FnCounter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for FnCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&(self.0)(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// The process's metrics. Created once; survives config reloads.
@@ -152,6 +216,9 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     /// Requests being served right now.
     pub in_flight: Gauge,
+    /// Client connections open right now, across all cores (the connection cap counts on it).
+    pub open_connections: Gauge,
+    refused: Family<ReasonLabels, Counter>,
     /// Request time minus time spent waiting on upstreams.
     pub overhead: Histogram,
 }
@@ -191,6 +258,8 @@ impl Metrics {
             stated: std::sync::Mutex::default(),
             reloads: Family::default(),
             in_flight: Gauge::default(),
+            open_connections: Gauge::default(),
+            refused: Family::default(),
             overhead: Histogram::new(OVERHEAD_BUCKETS),
             registry: Registry::default(),
         };
@@ -248,6 +317,25 @@ impl Metrics {
         registry.register("config_reloads", "Config reloads by result", m.reloads.clone());
         registry.register("in_flight_requests", "Requests being served", m.in_flight.clone());
         registry.register(
+            "open_connections",
+            "Client connections open (all cores)",
+            m.open_connections.clone(),
+        );
+        for reason in ["limit", "accept_error"] {
+            // Shown at 0 from the start, so alerts can use rate() before the first refusal.
+            let _ = get(&m.refused, &ReasonLabels { reason });
+        }
+        registry.register(
+            "connections_refused",
+            "Client connections refused: reason=limit (server.max_connections) or accept_error",
+            m.refused.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the log writer fell behind (logging never blocks a request)",
+            FnCounter(crate::telemetry::dropped_lines),
+        );
+        registry.register(
             "overhead_seconds",
             "The proxy's own time per request: total minus time waiting on upstreams",
             m.overhead.clone(),
@@ -262,6 +350,7 @@ impl Metrics {
         ModelMetrics(Arc::new(ModelHandles {
             requests: STATUSES.iter().map(|s| get(&self.requests, &status(&s.to_string()))).collect(),
             other_status: get(&self.requests, &status("other")),
+            stream_cut: StreamStatus::CUT.map(|s| get(&self.requests, &status(s.label()))),
             duration: get(&self.request_duration, &label),
             failovers: get(&self.failovers, &label),
             retries: get(&self.retries, &label),
@@ -316,6 +405,15 @@ impl Metrics {
         });
     }
 
+    /// Counts a refused client connection (a rare path: the family's lock is fine here).
+    pub fn connection_refused(&self, why: Refused) {
+        let reason = match why {
+            Refused::Limit => "limit",
+            Refused::AcceptError => "accept_error",
+        };
+        get(&self.refused, &ReasonLabels { reason }).inc();
+    }
+
     /// Counts a config reload.
     pub fn reloaded(&self, ok: bool) {
         self.reloads.get_or_create(&ResultLabels { result: if ok { "success" } else { "failure" } }).inc();
@@ -361,6 +459,8 @@ pub struct ModelMetrics(Arc<ModelHandles>);
 struct ModelHandles {
     requests: Vec<Counter>,
     other_status: Counter,
+    /// Streams that started but did not complete, in [`StreamStatus::CUT`] order.
+    stream_cut: [Counter; 3],
     duration: Histogram,
     failovers: Counter,
     retries: Counter,
@@ -375,6 +475,17 @@ impl ModelMetrics {
             None => self.0.other_status.inc(),
         };
         self.0.duration.observe(elapsed);
+    }
+
+    /// A stream that started (200 sent) ended as `status` after `elapsed`.
+    pub fn stream_ended(&self, status: StreamStatus, elapsed: Duration) {
+        match StreamStatus::CUT.iter().position(|&s| s == status) {
+            Some(i) => {
+                self.0.stream_cut[i].inc();
+                self.0.duration.observe(elapsed);
+            }
+            None => self.request(200, elapsed),
+        }
     }
 
     /// A move to another deployment after a failure.
@@ -513,9 +624,21 @@ mod tests {
         metrics.overhead.observe(Duration::from_micros(40));
         deployment.set_state("available");
         metrics.reloaded(true);
+        model.stream_ended(StreamStatus::Failed, Duration::from_millis(5));
+        model.stream_ended(StreamStatus::CutByShutdown, Duration::from_millis(5));
+        model.stream_ended(StreamStatus::Completed, Duration::from_millis(5));
+        metrics.connection_refused(Refused::Limit);
+        metrics.open_connections.inc();
         let text = metrics.encode();
         for line in [
-            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"200\"} 2",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"200\"} 3",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"stream_failed\"} 1",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"stream_shutdown\"} 1",
+            "llm_proxy_requests_total{model=\"gpt-4o\",status=\"stream_client_gone\"} 0",
+            "llm_proxy_connections_refused_total{reason=\"limit\"} 1",
+            "llm_proxy_connections_refused_total{reason=\"accept_error\"} 0",
+            "llm_proxy_open_connections 1",
+            "llm_proxy_log_lines_dropped_total 0",
             "llm_proxy_requests_total{model=\"gpt-4o\",status=\"other\"} 1",
             "llm_proxy_failovers_total{model=\"gpt-4o\"} 1",
             "llm_proxy_upstream_attempts_total{model=\"gpt-4o\",provider=\"openai\",outcome=\"success\"} 1",
@@ -524,9 +647,9 @@ mod tests {
             "llm_proxy_deployment_state{model=\"gpt-4o\",provider=\"openai\",state=\"available\"} 1",
             "llm_proxy_deployment_state{model=\"gpt-4o\",provider=\"openai\",state=\"probing\"} 0",
             "llm_proxy_config_reloads_total{result=\"success\"} 1",
-            "llm_proxy_request_duration_seconds_bucket{le=\"0.05\",model=\"gpt-4o\"} 2",
-            "llm_proxy_request_duration_seconds_count{model=\"gpt-4o\"} 3",
-            "llm_proxy_request_duration_seconds_bucket{le=\"+Inf\",model=\"gpt-4o\"} 3",
+            "llm_proxy_request_duration_seconds_bucket{le=\"0.05\",model=\"gpt-4o\"} 5",
+            "llm_proxy_request_duration_seconds_count{model=\"gpt-4o\"} 6",
+            "llm_proxy_request_duration_seconds_bucket{le=\"+Inf\",model=\"gpt-4o\"} 6",
             "llm_proxy_overhead_seconds_bucket{le=\"0.00005\"} 1",
             "llm_proxy_in_flight_requests 0",
         ] {

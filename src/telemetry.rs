@@ -1,6 +1,9 @@
 //! Logging setup: human-readable or JSON lines on stdout, filtered by `LLM_PROXY_LOG`.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use tracing_appender::non_blocking::ErrorCounter;
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -23,16 +26,19 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 ///
 /// Lines are written to stdout by a background thread, so a request never waits on a
 /// `write` syscall or on the stdout lock (worth ~10% of throughput in `bench/run`). The queue
-/// is not lossy: if stdout stalls for long enough to fill it, requests wait rather than lines
-/// being dropped. Keep the returned guard until exit, so the queue is flushed.
+/// is lossy: if stdout stalls (a full pipe, a stuck log shipper) for long enough to fill it,
+/// new lines are dropped rather than requests waiting, and counted in
+/// `llm_proxy_log_lines_dropped_total` (see [`dropped_lines`]). Keep the returned guard until
+/// exit, so the queue is flushed.
 pub fn init(format: LogFormat) -> LogGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         // The default queue (128k lines) is preallocated: ~5 MB of idle RSS for bursts that a
         // healthy stdout drains long before 16k lines pile up.
         .buffered_lines_limit(16 * 1024)
-        .lossy(false)
+        .lossy(true)
         .thread_name("llm-proxy-log")
         .finish(std::io::stdout());
+    let _ = DROPPED.set(writer.error_counter());
     let filter = std::env::var("LLM_PROXY_LOG")
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok())
@@ -59,4 +65,11 @@ pub fn init(format: LogFormat) -> LogGuard {
             .try_init(),
     };
     guard
+}
+
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Log lines dropped so far because the writer's queue was full (0 before [`init`]).
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |counter| counter.dropped_lines() as u64)
 }

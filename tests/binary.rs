@@ -81,8 +81,27 @@ fn run_binary<F: FnOnce(&str, &std::path::Path, u32)>(
     args: &[&str],
     exercise: F,
 ) -> (Vec<Value>, std::process::ExitStatus) {
+    run_binary_limited(config, args, None, exercise)
+}
+
+/// Like [`run_binary`], with at most `max_files` open file descriptors (`ulimit -n`).
+fn run_binary_limited<F: FnOnce(&str, &std::path::Path, u32)>(
+    config: &str,
+    args: &[&str],
+    max_files: Option<u32>,
+    exercise: F,
+) -> (Vec<Value>, std::process::ExitStatus) {
     let config = TempConfig::new(config);
-    let mut child = Command::new(BIN)
+    let mut command = match max_files {
+        // `exec` keeps the pid, so signals still reach the proxy.
+        Some(n) => {
+            let mut shell = Command::new("sh");
+            shell.arg("-c").arg(format!("ulimit -n {n} && exec \"$0\" \"$@\"")).arg(BIN);
+            shell
+        }
+        None => Command::new(BIN),
+    };
+    let mut child = command
         .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--config"])
         .arg(&config.0)
         .args(args)
@@ -209,4 +228,119 @@ fn post_chat(base: &str, model: &str, key: Option<&str>) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response.lines().next().unwrap_or_default().to_string()
+}
+
+/// GET `path` on a new connection; the status, or None when the connection is refused.
+fn get_status(base: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.get(9..12)?.parse().ok()
+}
+
+#[test]
+fn sigterm_fails_readiness_at_once_keeps_accepting_for_the_delay_then_cuts_open_streams() {
+    // A stream of ~60 words, one every 200 ms: still running when the 1 s grace ends.
+    let words = vec!["word"; 60].join(" ");
+    let config = "server: {shutdown_delay_seconds: 2, shutdown_grace_seconds: 1}\n\
+                  providers:\n  slow: {type: mock, chunk_delay_ms: 200}\nmodels:\n  m: {providers: {slow: {}}}\n";
+    let (lines, status) = run_binary(config, &[], |base, _, pid| {
+        let host = base.trim_start_matches("http://");
+        let body =
+            format!(r#"{{"model":"m","stream":true,"messages":[{{"role":"user","content":"{words}"}}]}}"#);
+        let mut stream = TcpStream::connect(host).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut received = String::new();
+        while !received.contains("data: ") {
+            reader.read_line(&mut received).unwrap();
+        }
+        assert_eq!(get_status(base, "/health/ready"), Some(200));
+
+        Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        // Readiness fails at once (polled, bounded)…
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while get_status(base, "/health/ready") != Some(503) {
+            assert!(std::time::Instant::now() < deadline, "/health/ready never turned 503");
+        }
+        // …while new connections are still served during the 2 s delay.
+        assert_eq!(get_status(base, "/health"), Some(200), "a new connection during the delay");
+
+        // The grace ends with the stream still open: one error event, no [DONE].
+        reader.read_to_string(&mut received).unwrap();
+        let events: Vec<&str> = received.split("\n\n").filter(|e| e.contains("data: ")).collect();
+        let last = events.last().unwrap();
+        assert!(last.contains(r#""code":"shutting_down""#), "last event: {last}\nall: {received}");
+        assert!(!received.contains("[DONE]"), "{received}");
+        assert!(events.len() > 2, "some content streamed before the cut: {received}");
+    });
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let all = lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let cut = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["stream"] == "cut_by_shutdown")
+        .unwrap_or_else(|| panic!("no request line says the stream was cut by shutdown:\n{all}"));
+    assert_eq!(cut["error"], "shutting_down");
+    assert!(
+        lines.iter().any(|l| l["message"].as_str().unwrap_or("").contains("cutting the streams")),
+        "{all}"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "stopped"));
+}
+
+#[test]
+fn out_of_file_descriptors_is_logged_counted_and_survived() {
+    let config = "providers:\n  mock: {type: mock}\nmodels:\n  m: {providers: {mock: {}}}\n";
+    let (lines, status) = run_binary_limited(config, &[], Some(64), |base, _, _| {
+        let host = base.trim_start_matches("http://");
+        // More connections than the proxy has descriptors left: some accepts fail (EMFILE).
+        let held: Vec<_> = (0..120).filter_map(|_| TcpStream::connect(host).ok()).collect();
+        assert!(held.len() > 64, "the kernel queues them: {}", held.len());
+        let mut probe = held.last().unwrap().try_clone().unwrap();
+        probe.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        drop(held);
+        drop(probe);
+        // Once the descriptors are free again, the proxy serves and has counted the failures.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let metrics = loop {
+            if let Some(text) = get_body(base, "/metrics") {
+                break text;
+            }
+            assert!(std::time::Instant::now() < deadline, "never served again after EMFILE");
+        };
+        let failed = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("llm_proxy_connections_refused_total{reason=\"accept_error\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no accept_error counter in\n{metrics}"));
+        assert!(failed >= 1.0, "{metrics}");
+    });
+    assert!(status.success(), "{status}");
+    let refused: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"].as_str().unwrap_or("").starts_with("cannot accept connections"))
+        .collect();
+    assert!(!refused.is_empty(), "no log line about failed accepts");
+    assert!(refused.iter().all(|l| l["refused"].as_u64().is_some_and(|n| n >= 1)), "{refused:?}");
+}
+
+/// GET `path` on a new connection; the body of a 200, or None.
+fn get_body(base: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }

@@ -149,6 +149,11 @@ async fn after_the_first_byte_a_failure_ends_the_stream_with_an_error_event() {
         assert_eq!((primary.calls(), backup.calls()), (1, 0), "no failover once committed");
         let state = proxy.deployment("m", "primary").await;
         assert_eq!(state["enabled"], false, "{end:?}: the failure counted");
+        let metrics = proxy.metrics().await;
+        let count =
+            |status: &str| metrics[&format!("llm_proxy_requests_total{{model=\"m\",status=\"{status}\"}}")];
+        assert_eq!(count("stream_failed"), 1.0, "{end:?}: counted as a failed stream");
+        assert_eq!(count("200"), 0.0, "{end:?}: not as a success");
     }
 }
 
@@ -171,6 +176,9 @@ async fn a_client_that_disconnects_cancels_the_upstream() {
     assert!(primary.wait_stream_dropped().await, "the upstream stream was never cancelled");
     // An abandoned stream is neither a success nor a failure.
     assert_eq!(proxy.deployment("m", "primary").await["consecutive_failures"], 0);
+    let metrics = proxy.metrics().await;
+    assert_eq!(metrics["llm_proxy_requests_total{model=\"m\",status=\"stream_client_gone\"}"], 1.0);
+    assert_eq!(metrics["llm_proxy_requests_total{model=\"m\",status=\"200\"}"], 0.0);
 }
 
 #[tokio::test]
@@ -202,7 +210,8 @@ async fn the_mock_provider_streams_the_echo_with_usage() {
 async fn shutdown_lets_an_in_flight_stream_finish() {
     let slow = Reply::Stream { chunks: 5, gap: Duration::from_millis(60), end: End::Done };
     let upstream = Upstream::start(slow).await;
-    let mut proxy = Proxy::start(&config("", &[("p", &upstream)])).await;
+    let yaml = format!("server: {{shutdown_delay_seconds: 0}}\n{}", config("", &[("p", &upstream)]));
+    let mut proxy = Proxy::start(&yaml).await;
     let response = proxy.chat(stream_body("m")).await;
     let task = proxy.shutdown();
     let events = sse_data(response).await;

@@ -49,6 +49,43 @@ pub struct ServerConfig {
     /// How long in-flight requests and streams may run after SIGTERM before the process exits.
     #[serde(default = "default_shutdown_grace", deserialize_with = "de::seconds")]
     pub shutdown_grace_seconds: Duration,
+    /// After SIGTERM, how long `/health/ready` answers 503 while new connections are still
+    /// served (so a load balancer notices before the listener closes); 0 closes at once.
+    #[serde(default = "default_shutdown_delay", deserialize_with = "de::seconds")]
+    pub shutdown_delay_seconds: Duration,
+    /// A client must send a request's whole header within this long (from its first byte, or
+    /// from the connection's start); otherwise the connection is closed.
+    #[serde(default = "default_header_read_timeout", deserialize_with = "de::seconds")]
+    pub header_read_timeout_seconds: Duration,
+    /// A client must send a request's whole body within this long; otherwise it gets 408.
+    #[serde(default = "default_body_read_timeout", deserialize_with = "de::seconds")]
+    pub body_read_timeout_seconds: Duration,
+    /// An idle client connection (no request in flight, nothing sent) is closed after this long.
+    #[serde(default = "default_keep_alive_timeout", deserialize_with = "de::seconds")]
+    pub keep_alive_timeout_seconds: Duration,
+    /// Client connections open at once, across all cores; more are answered 503 and closed.
+    #[serde(default = "default_max_connections", deserialize_with = "de::number")]
+    pub max_connections: usize,
+    /// Cross-origin (browser) access; none by default.
+    #[serde(default)]
+    pub cors: CorsConfig,
+}
+
+/// `server.cors:`: which web origins may call the API from a browser.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed, e.g. `https://app.example.com`, or `"*"` for any. Empty: no CORS
+    /// headers at all (browsers then refuse cross-origin calls).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Request headers a browser may send; unset: whatever the preflight asks for (the
+    /// official SDKs send a changing set of `x-stainless-*` headers).
+    #[serde(default)]
+    pub allowed_headers: Option<Vec<String>>,
+    /// How long a browser may cache a preflight answer.
+    #[serde(default = "default_cors_max_age", deserialize_with = "de::number")]
+    pub max_age_seconds: u64,
 }
 
 /// How traffic is shared among the deployments of one priority tier.
@@ -291,6 +328,24 @@ fn default_max_body_bytes() -> usize {
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
+fn default_shutdown_delay() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_keep_alive_timeout() -> Duration {
+    Duration::from_secs(75)
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_cors_max_age() -> u64 {
+    600
+}
 fn default_failure_threshold() -> u32 {
     3
 }
@@ -317,7 +372,19 @@ impl Default for ServerConfig {
             master_key: None,
             max_body_bytes: default_max_body_bytes(),
             shutdown_grace_seconds: default_shutdown_grace(),
+            shutdown_delay_seconds: default_shutdown_delay(),
+            header_read_timeout_seconds: default_header_read_timeout(),
+            body_read_timeout_seconds: default_body_read_timeout(),
+            keep_alive_timeout_seconds: default_keep_alive_timeout(),
+            max_connections: default_max_connections(),
+            cors: CorsConfig::default(),
         }
+    }
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self { allowed_origins: Vec::new(), allowed_headers: None, max_age_seconds: default_cors_max_age() }
     }
 }
 
@@ -618,6 +685,38 @@ fn validate_server(server: &ServerConfig, problems: &mut Problems) {
     }
     if server.max_body_bytes == 0 {
         problems.push("server.max_body_bytes", "must be at least 1");
+    }
+    for (field, value) in [
+        ("header_read_timeout_seconds", server.header_read_timeout_seconds),
+        ("body_read_timeout_seconds", server.body_read_timeout_seconds),
+        ("keep_alive_timeout_seconds", server.keep_alive_timeout_seconds),
+    ] {
+        if value.is_zero() {
+            problems.push(format!("server.{field}"), "must be greater than 0");
+        }
+    }
+    if server.max_connections == 0 {
+        problems.push("server.max_connections", "must be at least 1");
+    }
+    for (i, origin) in server.cors.allowed_origins.iter().enumerate() {
+        let valid = origin == "*"
+            || (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && axum::http::HeaderValue::from_str(origin).is_ok();
+        if !valid {
+            problems.push(
+                format!("server.cors.allowed_origins[{i}]"),
+                format!(
+                    "expected \"*\" or an origin such as https://app.example.com (no path), got {origin:?}"
+                ),
+            );
+        }
+    }
+    for (i, name) in server.cors.allowed_headers.iter().flatten().enumerate() {
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems
+                .push(format!("server.cors.allowed_headers[{i}]"), format!("not a header name: {name:?}"));
+        }
     }
 }
 

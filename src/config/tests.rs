@@ -159,3 +159,39 @@ fn the_shipped_config_is_valid() {
     let config = parse(&text, &[]).unwrap();
     assert!(config.providers.iter().all(|p| matches!(p.config, crate::providers::ProviderConfig::Mock(_))));
 }
+
+#[test]
+fn edge_settings_have_defaults_and_are_validated() {
+    let config = parse(SEED, &[("OPENAI_API_KEY", "sk-live")]).unwrap();
+    let server = &config.server;
+    assert_eq!(server.shutdown_delay_seconds, Duration::from_secs(5));
+    assert_eq!(server.header_read_timeout_seconds, Duration::from_secs(10));
+    assert_eq!(server.body_read_timeout_seconds, Duration::from_secs(60));
+    assert_eq!(server.keep_alive_timeout_seconds, Duration::from_secs(75));
+    assert_eq!(server.max_connections, 10_000);
+    assert!(server.cors.allowed_origins.is_empty());
+    assert_eq!(server.cors.allowed_headers, None);
+    assert_eq!(server.cors.max_age_seconds, 600);
+
+    let text = format!(
+        "server: {{shutdown_delay_seconds: 0, header_read_timeout_seconds: 0, body_read_timeout_seconds: 0,\n  \
+         keep_alive_timeout_seconds: 0, max_connections: 0,\n  \
+         cors: {{allowed_origins: [\"*\", \"https://ok.example\", \"https://slash.example/\", \"app.example\"],\n  \
+         allowed_headers: [\"bad header\"]}}}}\n{SEED}"
+    );
+    let err = parse(&text, &[("OPENAI_API_KEY", "sk-live")]).unwrap_err();
+    let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "server.header_read_timeout_seconds",
+            "server.body_read_timeout_seconds",
+            "server.keep_alive_timeout_seconds",
+            "server.max_connections",
+            "server.cors.allowed_origins[2]",
+            "server.cors.allowed_origins[3]",
+            "server.cors.allowed_headers[0]",
+        ],
+        "{err}"
+    );
+}

@@ -40,6 +40,12 @@ pub enum ProxyError {
         /// The configured limit.
         limit: usize,
     },
+    /// A JSON endpoint got a body that does not say it is `application/json` (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The client did not send the whole body within `server.body_read_timeout_seconds` (408).
+    #[error("The request body was not received within {0} seconds.")]
+    BodyTimeout(f64),
     /// Every deployment failed or is cooling down (503).
     #[error("{}", RouteError::AllFailed { model: model.clone(), attempts: attempts.clone() })]
     AllDeploymentsFailed {
@@ -81,6 +87,8 @@ impl ProxyError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::AllDeploymentsFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -96,6 +104,8 @@ impl ProxyError {
             Self::Unauthorized(_) => "unauthorized",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::BodyTimeout(_) => "body_timeout",
             Self::AllDeploymentsFailed { .. } => "all_deployments_failed",
             Self::RateLimited(_) => "rate_limited",
             Self::UnknownEndpoint(_) => "unknown_endpoint",
@@ -124,6 +134,8 @@ impl ProxyError {
             Self::Unsupported { .. } => Some("unsupported_parameter"),
             Self::ModelNotFound { .. } => Some("model_not_found"),
             Self::PayloadTooLarge { .. } => Some("request_too_large"),
+            Self::UnsupportedMediaType(_) => Some("unsupported_media_type"),
+            Self::BodyTimeout(_) => Some("request_timeout"),
             Self::AllDeploymentsFailed { .. } => Some("all_deployments_failed"),
             Self::RateLimited(_) => Some("rate_limit_exceeded"),
         }

@@ -1,11 +1,14 @@
 //! The HTTP edge: the axum app, its middleware stack, and serving with graceful shutdown.
 
 mod admin;
+mod conn;
+mod cors;
+pub mod drain;
 pub mod error;
 pub mod relay;
 mod routes;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,6 +30,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::providers::BuildError;
 use crate::router::Router;
+pub use conn::serve;
 use error::{ErrorKind, ProxyError};
 
 /// Who served a response: the provider's name, or `none` when the proxy answered itself.
@@ -51,6 +55,10 @@ struct Shared {
     source: Option<PathBuf>,
     /// Reloads one at a time (never taken on the request path).
     reloading: std::sync::Mutex<()>,
+    /// Connection settings, fixed at startup.
+    settings: conn::Settings,
+    drain: drain::Drain,
+    refusals: conn::RefusalLog,
 }
 
 /// One loaded config: the routing table and the edge's settings.
@@ -62,7 +70,10 @@ pub struct Live {
     /// Unix seconds when this config was loaded: the `created` of every model.
     created: u64,
     listen: String,
-    grace: Duration,
+    /// Startup-only settings as this file has them (to warn when a reload changes them).
+    settings: conn::Settings,
+    body_read_timeout: Duration,
+    cors: Option<cors::Cors>,
 }
 
 impl Live {
@@ -73,7 +84,9 @@ impl Live {
             max_body_bytes: config.server.max_body_bytes,
             created: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
             listen: config.server.listen.clone(),
-            grace: config.server.shutdown_grace_seconds,
+            settings: conn::Settings::new(&config.server),
+            body_read_timeout: config.server.body_read_timeout_seconds,
+            cors: cors::Cors::new(&config.server.cors),
         })
     }
 }
@@ -120,6 +133,9 @@ impl AppState {
             metrics,
             source,
             reloading: std::sync::Mutex::new(()),
+            settings: conn::Settings::new(&config.server),
+            drain: drain::Drain::default(),
+            refusals: conn::RefusalLog::default(),
         })))
     }
 
@@ -131,6 +147,19 @@ impl AppState {
     /// The process's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Shutdown state: readiness fails once draining has begun.
+    pub fn drain(&self) -> &drain::Drain {
+        &self.0.drain
+    }
+
+    fn settings(&self) -> &conn::Settings {
+        &self.0.settings
+    }
+
+    fn refusal_log(&self) -> &conn::RefusalLog {
+        &self.0.refusals
     }
 
     /// Reads the config file again and, if it is valid, puts it in force atomically:
@@ -154,9 +183,17 @@ impl AppState {
         let config = Config::load(file)?;
         let previous = self.0.live.load_full();
         let live = Live::new(&config, &self.0.metrics, Some(&previous))?;
-        if live.listen != previous.listen || live.grace != previous.grace {
+        let (new, old) = (&live.settings, &previous.settings);
+        if live.listen != previous.listen
+            || new.grace != old.grace
+            || new.shutdown_delay != old.shutdown_delay
+            || new.header_read_timeout != old.header_read_timeout
+            || new.keep_alive_timeout != old.keep_alive_timeout
+            || new.max_connections != old.max_connections
+        {
             tracing::warn!(
-                "server.listen and server.shutdown_grace_seconds take effect only after a restart"
+                "server.listen, shutdown_grace_seconds, shutdown_delay_seconds, header_read_timeout_seconds, \
+                 keep_alive_timeout_seconds and max_connections take effect only after a restart"
             );
         }
         let done = Reloaded {
@@ -176,8 +213,8 @@ impl AppState {
 
 /// The whole HTTP app.
 ///
-/// Layers, outermost first: [`edge`] (request id, master key on `/v1`, who-served-it headers,
-/// access log), then panic recovery (a bug answers 500 in OpenAI's envelope, never a dropped
+/// Layers, outermost first: [`edge`] (request id, CORS, master key on `/v1`, who-served-it
+/// headers, access log), then panic recovery (a bug answers 500 in OpenAI's envelope, never a dropped
 /// connection), then the routes.
 pub fn app(state: AppState) -> HttpRouter {
     HttpRouter::new()
@@ -204,6 +241,20 @@ fn new_request_id() -> HeaderValue {
     let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Longest client `x-request-id` kept; longer ones are replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// A client's `x-request-id` is kept when it is 1 to 128 bytes of `A-Za-z0-9` and `-_.:/+=`
+/// (UUIDs, ULIDs, base64, W3C trace ids, `service:123` all fit); anything else (spaces,
+/// control bytes, quotes, non-ASCII) could break log lines or upstream headers, so it is
+/// replaced by a generated id.
+fn acceptable_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_REQUEST_ID
+        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
 }
 
 /// `/v1` requests must carry the master key, when `server.master_key` is set.
@@ -238,14 +289,15 @@ pub(crate) struct RouteInfo {
 pub(crate) struct LoggedAtStreamEnd;
 
 /// The edge, as one middleware (four separate layers cost ~4 µs more per request in
-/// `bench/run`): the request id (the client's `x-request-id`, or a new one; echoed back and
-/// sent upstream), the master key on `/v1`, the headers saying who served the response, and
-/// one log line per request (streams log theirs when they end).
+/// `bench/run`): the request id (the client's `x-request-id` if [`acceptable_request_id`],
+/// else a new one; echoed back and sent upstream), CORS (preflights answered before the key
+/// check), the master key on `/v1`, the headers saying who served the response, and one log
+/// line per request (streams log theirs when they end).
 async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = match request.headers().get(REQUEST_ID_HEADER) {
-        Some(id) => id.clone(),
-        None => {
+        Some(id) if acceptable_request_id(id) => id.clone(),
+        _ => {
             let id = new_request_id();
             request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
             id
@@ -254,20 +306,28 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
     let method = request.method().clone();
     let uri = request.uri().clone();
     let path = uri.path();
-    let mut response = match path.starts_with("/v1/") {
-        true => {
-            // Loaded once here: the key is checked and the request routed on the same config.
-            let live = state.live();
-            match check_master_key(&live, request.headers()) {
-                Ok(()) => {
-                    request.extensions_mut().insert(live);
-                    next.run(request).await
-                }
-                Err(error) => error.into_response(),
+    // Loaded once here: CORS, the key and the route all see the same config.
+    let live = state.live();
+    let origin = live.cors.as_ref().and_then(|_| request.headers().get(header::ORIGIN).cloned());
+    let preflight = live.cors.as_ref().and_then(|cors| cors.preflight(&method, request.headers()));
+    let answered_preflight = preflight.is_some();
+    let mut response = match (preflight, path.starts_with("/v1/")) {
+        (Some(preflight), _) => preflight,
+        (None, true) => match check_master_key(&live, request.headers()) {
+            Ok(()) => {
+                request.extensions_mut().insert(Arc::clone(&live));
+                next.run(request).await
             }
-        }
-        false => next.run(request).await,
+            Err(error) => error.into_response(),
+        },
+        (None, false) => next.run(request).await,
     };
+    if let Some(cors) = &live.cors
+        && !answered_preflight
+    {
+        cors.decorate(origin.as_ref(), response.headers_mut());
+    }
+    drop(live);
     let headers = response.headers_mut();
     headers.insert(REQUEST_ID_HEADER, request_id.clone());
     headers.entry(PROVIDER_HEADER).or_insert(HeaderValue::from_static("none"));
@@ -367,11 +427,11 @@ pub async fn bind_shared(addr: &str, reuse_port: bool) -> std::io::Result<TcpLis
 /// is parsed, routed, proxied and answered on one thread. Against tokio's work-stealing
 /// runtime this measured −14% CPU per request and +18% throughput (BENCHMARKS.md).
 ///
-/// Blocks until `shutdown` resolves and every core has drained (see [`serve`]).
+/// Blocks until `shutdown` resolves and every core has drained (see [`serve`]: each core
+/// drains its own connections; readiness and the stream cut are shared).
 pub fn serve_per_core(
     state: AppState,
     listen: &str,
-    grace: Duration,
     on_listening: impl FnOnce(std::net::SocketAddr, usize),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
@@ -409,7 +469,7 @@ pub fn serve_per_core(
                 let shutdown = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(err) = serve(listener, app(state), shutdown, grace).await {
+                if let Err(err) = serve(listener, state, shutdown).await {
                     tracing::error!(core, "server error: {err}");
                 }
             });
@@ -430,36 +490,4 @@ pub fn serve_per_core(
         let _ = thread.join();
     }
     Ok(())
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests and
-/// streams finish for up to `grace` before returning.
-pub async fn serve(
-    listener: TcpListener,
-    app: HttpRouter,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let signalled = Arc::new(tokio::sync::Notify::new());
-    let notify = Arc::clone(&signalled);
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            notify.notify_one();
-        })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result,
-        () = signalled.notified() => {
-            tracing::info!(grace_s = grace.as_secs_f64(), "shutting down: no new connections, draining in-flight requests");
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::warn!("grace period over: closing the remaining connections");
-                    Ok(())
-                }
-            }
-        }
-    }
 }

@@ -2,6 +2,8 @@
 //! `/health/ready`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};
@@ -17,6 +19,7 @@ use super::{
 };
 use crate::api::request::{ApiRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
+use crate::metrics::StreamStatus;
 use crate::router::{Inbound, Served, ceil_secs};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -55,9 +58,12 @@ async fn dispatch(
     // The edge loaded the config in force for this request: it finishes on it, whatever
     // reloads happen meanwhile.
     let live = live.map_or_else(|| state.live(), |Extension(live)| live);
-    let request = match read_body(body, &headers, live.max_body_bytes)
-        .await
-        .and_then(|bytes| parse(bytes).map_err(ProxyError::from))
+    let request = match async {
+        check_json(&headers)?;
+        let bytes = read_body(body, &headers, live.max_body_bytes, live.body_read_timeout).await?;
+        parse(bytes).map_err(ProxyError::from)
+    }
+    .await
     {
         Ok(request) => request,
         Err(error) => {
@@ -86,15 +92,21 @@ async fn dispatch(
         Ok(Served::Stream(committed)) => {
             let log_info = info.clone();
             let model_metrics = model_metrics.clone();
+            let was_cut = Arc::new(AtomicBool::new(false));
+            let cut = Arc::clone(&was_cut);
             let on_end = move |end: &StreamEnd, _usage| {
                 let _in_flight = in_flight;
-                let outcome = match end {
-                    StreamEnd::Completed => "completed",
-                    StreamEnd::Failed(_) => "failed",
-                    StreamEnd::ClientGone => "client_gone",
+                let (outcome, status) = match end {
+                    StreamEnd::Completed => ("completed", StreamStatus::Completed),
+                    StreamEnd::Failed(_) => ("failed", StreamStatus::Failed),
+                    // Dropped by the drain, not by the client (see `server::drain`).
+                    StreamEnd::ClientGone if cut.load(Ordering::Relaxed) => {
+                        ("cut_by_shutdown", StreamStatus::CutByShutdown)
+                    }
+                    StreamEnd::ClientGone => ("client_gone", StreamStatus::ClientGone),
                 };
                 if let Some(metrics) = &model_metrics {
-                    metrics.request(200, started.elapsed());
+                    metrics.stream_ended(status, started.elapsed());
                 }
                 RequestLine {
                     method: "POST",
@@ -107,6 +119,7 @@ async fn dispatch(
                             tracing::warn!(provider = %log_info.provider.as_deref().unwrap_or(""), reason = %reason, "stream failed after it started");
                             Some("stream_interrupted")
                         }
+                        _ if status == StreamStatus::CutByShutdown => Some("shutting_down"),
                         _ => None,
                     },
                     stream: Some(outcome),
@@ -114,7 +127,9 @@ async fn dispatch(
                 }
                 .emit();
             };
-            let mut response = Response::new(Body::from_stream(relay::relay(committed, on_end)));
+            let relay = relay::relay(committed, on_end);
+            let mut response =
+                Response::new(Body::from_stream(state.drain().cut_on_shutdown(relay, was_cut)));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -162,14 +177,42 @@ impl Drop for InFlightGauge {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (413) without buffering them.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ProxyError> {
+/// JSON endpoints take `application/json` only (parameters such as `; charset=utf-8` are
+/// fine, case does not matter); anything else, a missing type included, is 415. The official
+/// SDKs always send `application/json`; a browser form or `curl -d`
+/// (`application/x-www-form-urlencoded`) must not reach an upstream: a cross-site form post
+/// needs no CORS preflight, so accepting it would let any web page spend the proxy's keys.
+fn check_json(headers: &HeaderMap) -> Result<(), ProxyError> {
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    let essence = content_type.map(|v| v.split(|&b| b == b';').next().unwrap_or_default().trim_ascii());
+    match essence {
+        Some(essence) if essence.eq_ignore_ascii_case(b"application/json") => Ok(()),
+        Some(_) => Err(ProxyError::UnsupportedMediaType(format!(
+            "Unsupported Content-Type {:?}: send the request body as `application/json`.",
+            String::from_utf8_lossy(content_type.unwrap_or_default())
+        ))),
+        None => Err(ProxyError::UnsupportedMediaType(
+            "Missing Content-Type: send the request body as `application/json`.".to_string(),
+        )),
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (413) without buffering them, and a
+/// body not received within `within` (408).
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    within: Duration,
+) -> Result<Bytes, ProxyError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ProxyError::PayloadTooLarge { limit });
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
+    let read = tokio::time::timeout(within, axum::body::to_bytes(body, limit));
+    let read = read.await.map_err(|_| ProxyError::BodyTimeout(within.as_secs_f64()))?;
+    read.map_err(|err| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
         while let Some(cause) = source {
             if cause.is::<http_body_util::LengthLimitError>() {
@@ -208,10 +251,12 @@ pub async fn health() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /health/ready`: 200 when every model has an available deployment, else 503; the body
-/// shows each deployment's state (never a key).
+/// `GET /health/ready`: 200 while the config is loaded and the proxy is not draining (after
+/// SIGTERM: 503 `"draining"`). Deployment health never fails readiness: a model with no
+/// healthy deployment is the router's problem (it answers 503 for that model), and taking the
+/// pod out of a load balancer would not bring it back. The body shows each model's and
+/// deployment's state (never a key).
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let mut all_ready = true;
     let live = state.live();
     let models: Vec<_> = live
         .router
@@ -240,12 +285,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     })
                 })
                 .collect();
-            all_ready &= available;
             json!({"model": &*model.name, "available": available, "deployments": deployments})
         })
         .collect();
-    let status = if all_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({"status": if all_ready { "ready" } else { "unavailable" }, "models": models});
+    let draining = state.drain().is_draining();
+    let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = json!({"status": if draining { "draining" } else { "ready" }, "models": models});
     (status, axum::Json(body)).into_response()
 }
 

@@ -281,21 +281,16 @@ impl Proxy {
             llm_proxy::Config::parse(yaml, Path::new("test.yaml"), &HashMap::<String, String>::new())
                 .unwrap_or_else(|e| panic!("{e}"));
         let state = llm_proxy::AppState::new(&config).unwrap();
-        Self::serve(state, config.server.shutdown_grace_seconds).await
+        Self::serve(state).await
     }
 
-    async fn serve(state: llm_proxy::AppState, grace: Duration) -> Self {
+    async fn serve(state: llm_proxy::AppState) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(llm_proxy::serve(
-            listener,
-            llm_proxy::app(state),
-            async {
-                let _ = rx.await;
-            },
-            grace,
-        ));
+        let task = tokio::spawn(llm_proxy::serve(listener, state, async {
+            let _ = rx.await;
+        }));
         Self { url, client: reqwest::Client::new(), shutdown: Some(tx), task: Some(task) }
     }
 
@@ -303,7 +298,7 @@ impl Proxy {
     pub async fn start_file(file: &Path) -> Self {
         let config = llm_proxy::Config::load(file).unwrap_or_else(|e| panic!("{e}"));
         let state = llm_proxy::AppState::from_file(&config, file).unwrap();
-        Self::serve(state, config.server.shutdown_grace_seconds).await
+        Self::serve(state).await
     }
 
     /// Signals shutdown (like SIGTERM) and returns the server task.
@@ -351,9 +346,15 @@ impl Proxy {
         self.client.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap()
     }
 
-    /// Posts raw bytes (or a streamed body) to the chat endpoint.
+    /// Posts raw bytes (or a streamed body) to the chat endpoint, as `application/json`.
     pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client.post(format!("{}/v1/chat/completions", self.url)).body(body).send().await.unwrap()
+        self.client
+            .post(format!("{}/v1/chat/completions", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
