@@ -170,6 +170,7 @@ impl Router {
                         if let Some(usage) = Usage::from_openai(&body) {
                             deployment.metrics.tokens(usage.prompt_tokens, usage.completion_tokens);
                             deployment.caps.settle_tokens(estimated_tokens, usage.total());
+                            run.usage = Some(usage);
                         }
                         Served::Json(body)
                     }

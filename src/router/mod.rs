@@ -136,6 +136,8 @@ pub struct Dispatch {
     pub upstream_time: Duration,
     /// The serving upstream's headers worth relaying (already renamed).
     pub upstream_headers: HeaderMap,
+    /// The usage a complete answer reported (a stream's comes at its end, from the relay).
+    pub usage: Option<crate::usage::Usage>,
     /// What to send the client.
     pub result: Result<Served, RouteError>,
 }
@@ -195,6 +197,7 @@ struct Run {
     unsupported: Option<RouteError>,
     upstream_time: Duration,
     upstream_headers: HeaderMap,
+    usage: Option<crate::usage::Usage>,
     /// Deployments already sent this request (by address): panic mode does not send it twice.
     sent_to: Vec<usize>,
 }
@@ -224,6 +227,7 @@ impl Router {
                 metrics: None,
                 upstream_time: Duration::ZERO,
                 upstream_headers: HeaderMap::new(),
+                usage: None,
                 result: Err(RouteError::ModelNotFound { model: inbound.request.model().to_string() }),
             };
         };
@@ -236,6 +240,7 @@ impl Router {
             metrics: Some(route.metrics.clone()),
             upstream_time: run.upstream_time,
             upstream_headers: std::mem::take(&mut run.upstream_headers),
+            usage: run.usage,
             result,
         };
         let mut stop = match self.serve_model(route, inbound, Pass::Normal, &mut run).await {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod conn;
+pub mod context;
 mod cors;
 pub mod drain;
 pub mod error;
@@ -23,7 +24,6 @@ use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
@@ -31,6 +31,8 @@ use crate::metrics::Metrics;
 use crate::providers::BuildError;
 use crate::router::Router;
 pub use conn::serve;
+use context::LoggedAtStreamEnd;
+pub use context::RequestCtx;
 use error::{ErrorKind, ProxyError};
 
 /// Who served a response: the provider's name, or `none` when the proxy answered itself.
@@ -276,25 +278,12 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
-/// What the chat handler learned about a request, for the access log.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RouteInfo {
-    pub model: Option<Arc<str>>,
-    pub provider: Option<Arc<str>>,
-    pub attempts: u32,
-}
-
-/// Marks a streaming response: its log line is written when the stream ends.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LoggedAtStreamEnd;
-
 /// The edge, as one middleware (four separate layers cost ~4 µs more per request in
 /// `bench/run`): the request id (the client's `x-request-id` if [`acceptable_request_id`],
 /// else a new one; echoed back and sent upstream), CORS (preflights answered before the key
 /// check), the master key on `/v1`, the headers saying who served the response, and one log
 /// line per request (streams log theirs when they end).
 async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
     let request_id = match request.headers().get(REQUEST_ID_HEADER) {
         Some(id) if acceptable_request_id(id) => id.clone(),
         _ => {
@@ -303,19 +292,20 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
             id
         }
     };
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let path = uri.path();
+    let ctx = RequestCtx::new(request_id.clone(), request.method().clone(), request.uri().clone());
+    let method = &ctx.method;
+    let path = ctx.uri.path();
     // Loaded once here: CORS, the key and the route all see the same config.
     let live = state.live();
     let origin = live.cors.as_ref().and_then(|_| request.headers().get(header::ORIGIN).cloned());
-    let preflight = live.cors.as_ref().and_then(|cors| cors.preflight(&method, request.headers()));
+    let preflight = live.cors.as_ref().and_then(|cors| cors.preflight(method, request.headers()));
     let answered_preflight = preflight.is_some();
     let mut response = match (preflight, path.starts_with("/v1/")) {
         (Some(preflight), _) => preflight,
         (None, true) => match check_master_key(&live, request.headers()) {
             Ok(()) => {
                 request.extensions_mut().insert(Arc::clone(&live));
+                request.extensions_mut().insert(ctx.clone());
                 next.run(request).await
             }
             Err(error) => error.into_response(),
@@ -335,66 +325,13 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
     if response.extensions().get::<LoggedAtStreamEnd>().is_some() {
         return response;
     }
-    let info = response.extensions().get::<RouteInfo>().cloned().unwrap_or_default();
-    let error = response.extensions().get::<ErrorKind>().map(|e| e.0);
-    let line = RequestLine {
-        method: method.as_str(),
-        path,
-        request_id: request_id.to_str().unwrap_or(""),
-        status: response.status().as_u16(),
-        info: &info,
-        error,
-        stream: None,
-        elapsed: started.elapsed(),
-    };
-    if path.starts_with("/health") && line.status < 500 {
-        tracing::debug!(status = line.status, path = %path, "health check");
-    } else {
-        line.emit();
+    // The handler's copy, filled by routing, if it ran; else the edge's own.
+    let mut ctx = response.extensions_mut().remove::<RequestCtx>().unwrap_or(ctx);
+    if let Some(error) = response.extensions().get::<ErrorKind>() {
+        ctx.error = Some(error.0);
     }
+    ctx.log(response.status().as_u16(), None);
     response
-}
-
-/// The fields of one access-log line.
-pub(crate) struct RequestLine<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub request_id: &'a str,
-    pub status: u16,
-    pub info: &'a RouteInfo,
-    pub error: Option<&'static str>,
-    pub stream: Option<&'a str>,
-    pub elapsed: Duration,
-}
-
-impl RequestLine<'_> {
-    pub(crate) fn emit(&self) {
-        let model = self.info.model.as_deref().unwrap_or("");
-        let provider = self.info.provider.as_deref().unwrap_or("none");
-        let latency_ms = self.elapsed.as_secs_f64() * 1000.0;
-        macro_rules! line {
-            ($level:ident) => {
-                tracing::$level!(
-                    method = self.method,
-                    path = self.path,
-                    request_id = self.request_id,
-                    status = self.status,
-                    model,
-                    provider,
-                    attempts = self.info.attempts,
-                    latency_ms,
-                    error = self.error,
-                    stream = self.stream,
-                    "request"
-                )
-            };
-        }
-        if self.status >= 500 || self.stream.is_some_and(|s| s != "completed") {
-            line!(warn);
-        } else {
-            line!(info);
-        }
-    }
 }
 
 /// Binds `addr` (`host:port`) with a deep accept queue: a burst of new connections (a client

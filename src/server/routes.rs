@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::ProxyError;
 use super::relay::{self, StreamEnd};
-use super::{
-    ATTEMPTS_HEADER, AppState, Live, LoggedAtStreamEnd, MODEL_HEADER, PROVIDER_HEADER, RequestLine, RouteInfo,
-};
+use super::{ATTEMPTS_HEADER, AppState, Live, MODEL_HEADER, PROVIDER_HEADER};
 use crate::api::request::{ApiRequest, InvalidRequest};
 use crate::api::{Model, ModelList};
 use crate::metrics::StreamStatus;
@@ -28,31 +27,42 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 pub async fn chat_completions(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
+    ctx: Option<Extension<RequestCtx>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, headers, body, ApiRequest::parse).await
+    dispatch(state, live, ctx, headers, body, ApiRequest::parse).await
 }
 
 /// `POST /v1/embeddings`.
 pub async fn embeddings(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
+    ctx: Option<Extension<RequestCtx>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, headers, body, ApiRequest::parse_embeddings).await
+    dispatch(state, live, ctx, headers, body, ApiRequest::parse_embeddings).await
 }
 
 /// Reads, checks and routes a request, and answers with what the router served.
 async fn dispatch(
     State(state): State<AppState>,
     live: Option<Extension<Arc<Live>>>,
+    ctx: Option<Extension<RequestCtx>>,
     headers: HeaderMap,
     body: Body,
     parse: fn(Bytes) -> Result<ApiRequest, InvalidRequest>,
 ) -> Response {
     let started = Instant::now();
+    // The edge made it; the fallback only keeps this total.
+    let mut ctx = ctx.map_or_else(
+        || {
+            let id = headers.get(super::REQUEST_ID_HEADER).cloned().unwrap_or(HeaderValue::from_static(""));
+            RequestCtx::new(id, axum::http::Method::POST, Uri::from_static("/v1"))
+        },
+        |Extension(ctx)| ctx,
+    );
     let metrics = state.metrics();
     let in_flight = InFlightGauge::new(&metrics.in_flight);
     // The edge loaded the config in force for this request: it finishes on it, whatever
@@ -72,16 +82,14 @@ async fn dispatch(
             return response;
         }
     };
-    // The edge guarantees the header; the fallback only keeps this total.
-    let request_id = headers.get(super::REQUEST_ID_HEADER).cloned().unwrap_or(HeaderValue::from_static(""));
+    let request_id = ctx.request_id.clone();
     let inbound = Inbound { request: &request, request_id: &request_id, headers: &headers };
     let dispatch = live.router.route(&inbound).await;
     let model_metrics = dispatch.metrics.clone();
-    let info = RouteInfo {
-        model: Some(Arc::from(request.model())),
-        provider: dispatch.provider.clone(),
-        attempts: dispatch.attempts,
-    };
+    ctx.model = Some(Arc::from(request.model()));
+    ctx.provider = dispatch.provider.clone();
+    ctx.attempts = dispatch.attempts;
+    ctx.usage = dispatch.usage;
     let overhead = started.elapsed().saturating_sub(dispatch.upstream_time);
     metrics.overhead.observe(overhead);
     let mut response = match dispatch.result {
@@ -90,11 +98,11 @@ async fn dispatch(
             (status, [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))], body).into_response()
         }
         Ok(Served::Stream(committed)) => {
-            let log_info = info.clone();
+            let mut ctx = ctx.clone();
             let model_metrics = model_metrics.clone();
             let was_cut = Arc::new(AtomicBool::new(false));
             let cut = Arc::clone(&was_cut);
-            let on_end = move |end: &StreamEnd, _usage| {
+            let on_end = move |end: &StreamEnd, usage| {
                 let _in_flight = in_flight;
                 let (outcome, status) = match end {
                     StreamEnd::Completed => ("completed", StreamStatus::Completed),
@@ -108,24 +116,16 @@ async fn dispatch(
                 if let Some(metrics) = &model_metrics {
                     metrics.stream_ended(status, started.elapsed());
                 }
-                RequestLine {
-                    method: "POST",
-                    path: "/v1/chat/completions", // only chat streams
-                    request_id: request_id.to_str().unwrap_or(""),
-                    status: 200,
-                    info: &log_info,
-                    error: match end {
-                        StreamEnd::Failed(reason) => {
-                            tracing::warn!(provider = %log_info.provider.as_deref().unwrap_or(""), reason = %reason, "stream failed after it started");
-                            Some("stream_interrupted")
-                        }
-                        _ if status == StreamStatus::CutByShutdown => Some("shutting_down"),
-                        _ => None,
-                    },
-                    stream: Some(outcome),
-                    elapsed: started.elapsed(),
-                }
-                .emit();
+                ctx.usage = usage;
+                ctx.error = match end {
+                    StreamEnd::Failed(reason) => {
+                        tracing::warn!(provider = %ctx.provider.as_deref().unwrap_or(""), reason = %reason, "stream failed after it started");
+                        Some("stream_interrupted")
+                    }
+                    _ if status == StreamStatus::CutByShutdown => Some("shutting_down"),
+                    _ => None,
+                };
+                ctx.log(200, Some(outcome));
             };
             let relay = relay::relay(committed, on_end);
             let mut response =
@@ -148,7 +148,7 @@ async fn dispatch(
     }
     let headers = response.headers_mut();
     headers.extend(dispatch.upstream_headers);
-    if let Some(provider) = info.provider.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+    if let Some(provider) = ctx.provider.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
         headers.insert(PROVIDER_HEADER, provider);
     }
     if let Some(model) = dispatch.served_model.as_deref().filter(|m| *m != request.model())
@@ -156,8 +156,8 @@ async fn dispatch(
     {
         headers.insert(MODEL_HEADER, model);
     }
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(info.attempts));
-    response.extensions_mut().insert(info);
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(ctx.attempts));
+    response.extensions_mut().insert(ctx);
     response
 }
 
