@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::edge::check_master_key;
 use super::error::ProxyError;
-use super::{AppState, Live, ReloadError, check_master_key};
+use super::{AppState, Live, ReloadError};
 use crate::router::{Deployment, ceil_secs};
 
 /// `GET /metrics`: Prometheus/OpenMetrics text.

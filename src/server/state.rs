@@ -1,0 +1,184 @@
+//! The state every request shares: the config in force (swapped whole on reload), metrics,
+//! drain and connection bookkeeping; and the reload itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use secrecy::SecretString;
+
+use super::{conn, cors, drain};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::providers::BuildError;
+use crate::router::Router;
+
+/// Everything a request handler needs, shared by all requests and every core.
+#[derive(Clone)]
+pub struct AppState(pub(super) Arc<Shared>);
+
+pub(super) struct Shared {
+    /// The config in force, swapped whole on reload: a request loads it once (an atomic
+    /// increment, no lock) and finishes on it, whatever reloads happen meanwhile.
+    pub(super) live: ArcSwap<Live>,
+    pub(super) metrics: Metrics,
+    /// Where reloads read from; `None` when built from a config in memory.
+    pub(super) source: Option<PathBuf>,
+    /// Reloads one at a time (never taken on the request path).
+    pub(super) reloading: std::sync::Mutex<()>,
+    /// Connection settings, fixed at startup.
+    pub(super) settings: conn::Settings,
+    pub(super) drain: drain::Drain,
+    pub(super) refusals: conn::RefusalLog,
+}
+
+/// One loaded config: the routing table and the edge's settings.
+pub struct Live {
+    /// The routing table.
+    pub router: Router,
+    pub(super) master_key: Option<SecretString>,
+    pub(super) max_body_bytes: usize,
+    /// Unix seconds when this config was loaded: the `created` of every model.
+    pub(super) created: u64,
+    pub(super) listen: String,
+    /// Startup-only settings as this file has them (to warn when a reload changes them).
+    pub(super) settings: conn::Settings,
+    pub(super) body_read_timeout: Duration,
+    pub(super) cors: Option<cors::Cors>,
+}
+
+impl Live {
+    fn new(config: &Config, metrics: &Metrics, previous: Option<&Live>) -> Result<Self, BuildError> {
+        Ok(Self {
+            router: Router::new(config, metrics, previous.map(|p| &p.router))?,
+            master_key: config.server.master_key().map(|key| SecretString::from(key.to_string())),
+            max_body_bytes: config.server.max_body_bytes,
+            created: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            listen: config.server.listen.clone(),
+            settings: conn::Settings::new(&config.server),
+            body_read_timeout: config.server.body_read_timeout_seconds,
+            cors: cors::Cors::new(&config.server.cors),
+        })
+    }
+}
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reloaded {
+    /// Models now configured.
+    pub models: usize,
+    /// Deployments now configured.
+    pub deployments: usize,
+}
+
+/// Why a reload was refused; the config in force stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new file is invalid (every problem listed).
+    #[error("{0}")]
+    Invalid(#[from] crate::config::ConfigError),
+    /// A provider client could not be built.
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    /// The proxy was started from a config in memory.
+    #[error("there is no config file to reload")]
+    NoSource,
+}
+
+impl AppState {
+    /// Builds providers and the routing table from a validated config.
+    pub fn new(config: &Config) -> Result<Self, BuildError> {
+        Self::build(config, None)
+    }
+
+    /// Like [`AppState::new`], remembering `file` so [`AppState::reload`] can read it again.
+    pub fn from_file(config: &Config, file: &Path) -> Result<Self, BuildError> {
+        Self::build(config, Some(file.to_path_buf()))
+    }
+
+    fn build(config: &Config, source: Option<PathBuf>) -> Result<Self, BuildError> {
+        let metrics = Metrics::new();
+        let live = Live::new(config, &metrics, None)?;
+        Ok(Self(Arc::new(Shared {
+            live: ArcSwap::from_pointee(live),
+            metrics,
+            source,
+            reloading: std::sync::Mutex::new(()),
+            settings: conn::Settings::new(&config.server),
+            drain: drain::Drain::default(),
+            refusals: conn::RefusalLog::default(),
+        })))
+    }
+
+    /// The config in force.
+    pub fn live(&self) -> Arc<Live> {
+        self.0.live.load_full()
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Shutdown state: readiness fails once draining has begun.
+    pub fn drain(&self) -> &drain::Drain {
+        &self.0.drain
+    }
+
+    pub(super) fn settings(&self) -> &conn::Settings {
+        &self.0.settings
+    }
+
+    pub(super) fn refusal_log(&self) -> &conn::RefusalLog {
+        &self.0.refusals
+    }
+
+    /// Reads the config file again and, if it is valid, puts it in force atomically:
+    /// requests in flight finish on the old one; deployments that still exist keep their
+    /// health, load and caps. If it is invalid, the old config stays and the error says why.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let _one_at_a_time = self.0.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = self.try_reload();
+        self.0.metrics.reloaded(result.is_ok());
+        match &result {
+            Ok(done) => {
+                tracing::info!(models = done.models, deployments = done.deployments, "config reloaded")
+            }
+            Err(err) => tracing::error!("config reload refused, the previous config stays in force: {err}"),
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<Reloaded, ReloadError> {
+        let file = self.0.source.as_deref().ok_or(ReloadError::NoSource)?;
+        let config = Config::load(file)?;
+        let previous = self.0.live.load_full();
+        let live = Live::new(&config, &self.0.metrics, Some(&previous))?;
+        let (new, old) = (&live.settings, &previous.settings);
+        if live.listen != previous.listen
+            || new.grace != old.grace
+            || new.shutdown_delay != old.shutdown_delay
+            || new.header_read_timeout != old.header_read_timeout
+            || new.keep_alive_timeout != old.keep_alive_timeout
+            || new.max_connections != old.max_connections
+        {
+            tracing::warn!(
+                "server.listen, shutdown_grace_seconds, shutdown_delay_seconds, header_read_timeout_seconds, \
+                 keep_alive_timeout_seconds and max_connections take effect only after a restart"
+            );
+        }
+        let done = Reloaded {
+            models: live.router.models().len(),
+            deployments: live.router.models().iter().map(|m| m.deployments.len()).sum(),
+        };
+        let kept = live
+            .router
+            .models()
+            .iter()
+            .flat_map(|m| m.deployments.iter().map(move |d| (&*m.name, &*d.provider_name)));
+        self.0.metrics.retain_deployments(kept);
+        self.0.live.store(Arc::new(live));
+        Ok(done)
+    }
+}
