@@ -86,10 +86,12 @@ impl Upstream {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri;
-        let mut headers = forwarded;
-        // The provider's headers win: a client must not replace credentials or versions.
-        for (name, value) in &self.headers {
-            headers.insert(name, value.clone());
+        let mut headers = self.headers.clone();
+        // The provider's own headers win: a client must not replace credentials or versions.
+        for (name, value) in &forwarded {
+            if !self.headers.contains_key(name) {
+                headers.append(name, value.clone());
+            }
         }
         *request.headers_mut() = headers;
         request.headers_mut().insert("x-request-id", request_id);

@@ -104,17 +104,26 @@ pub struct Reply {
     pub payload: Payload,
     /// The upstream's headers worth relaying, already renamed (see [`UPSTREAM_HEADER_PREFIX`]).
     pub headers: HeaderMap,
+    /// A complete answer's token usage, as the adapter read it (a stream's travels in its
+    /// frames).
+    pub usage: Option<Usage>,
 }
 
 impl Reply {
-    /// A complete JSON answer.
-    pub fn json(body: Bytes) -> Self {
-        Self { payload: Payload::Json(body), headers: HeaderMap::new() }
+    /// A complete JSON answer and its usage.
+    pub fn json(body: Bytes, usage: Option<Usage>) -> Self {
+        Self { payload: Payload::Json(body), headers: HeaderMap::new(), usage }
+    }
+
+    /// A complete OpenAI-format answer, its usage read from it.
+    pub fn openai_json(body: Bytes) -> Self {
+        let usage = Usage::from_openai(&body);
+        Self::json(body, usage)
     }
 
     /// A streamed answer.
     pub fn stream(frames: Frames) -> Self {
-        Self { payload: Payload::Stream(frames), headers: HeaderMap::new() }
+        Self { payload: Payload::Stream(frames), headers: HeaderMap::new(), usage: None }
     }
 
     /// The same answer, relaying `headers`.
@@ -146,8 +155,8 @@ pub struct Frame {
     pub meaningful: bool,
     /// The stream is complete: `[DONE]` is in `bytes`.
     pub done: bool,
-    /// `bytes` end with an error event the upstream sent after the stream committed; the
-    /// stream is over and failed.
+    /// `bytes` hold an error event the upstream sent: the stream is over and failed, even if
+    /// a `[DONE]` follows it.
     pub failed: bool,
     /// The usage reported so far, if any (the last one wins).
     pub usage: Option<Usage>,
@@ -234,7 +243,9 @@ pub fn humanize(d: Duration) -> String {
 /// How long a response asks the client to wait: `retry-after-ms`, else `retry-after` in
 /// seconds (fractions allowed) or as an HTTP date, else the rate-limit reset headers
 /// (OpenAI's `x-ratelimit-reset-requests`/`-tokens` as `6m0s`, Anthropic's
-/// `anthropic-ratelimit-*-reset` as RFC 3339 times), taking the longest.
+/// `anthropic-ratelimit-*-reset` as RFC 3339 times), taking the longest. A reset header counts
+/// only for a limit that is exhausted (its `…-remaining` header is `0`, or absent): providers
+/// send them on every answer, and a 503 that says "4,999 requests left" is not a rate limit.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
@@ -248,17 +259,24 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             return Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default());
         }
     }
-    let openai = ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
-        .into_iter()
-        .filter_map(|name| text(name).and_then(parse_go_duration));
-    let anthropic = [
-        "anthropic-ratelimit-requests-reset",
-        "anthropic-ratelimit-tokens-reset",
-        "anthropic-ratelimit-input-tokens-reset",
-        "anthropic-ratelimit-output-tokens-reset",
+    let exhausted =
+        |remaining: &str| text(remaining).is_none_or(|left| left.parse::<f64>().is_ok_and(|n| n <= 0.0));
+    let openai = [
+        ("x-ratelimit-reset-requests", "x-ratelimit-remaining-requests"),
+        ("x-ratelimit-reset-tokens", "x-ratelimit-remaining-tokens"),
     ]
     .into_iter()
-    .filter_map(|name| text(name).and_then(until_rfc3339));
+    .filter(|(_, remaining)| exhausted(remaining))
+    .filter_map(|(name, _)| text(name).and_then(parse_go_duration));
+    let anthropic = [
+        ("anthropic-ratelimit-requests-reset", "anthropic-ratelimit-requests-remaining"),
+        ("anthropic-ratelimit-tokens-reset", "anthropic-ratelimit-tokens-remaining"),
+        ("anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-input-tokens-remaining"),
+        ("anthropic-ratelimit-output-tokens-reset", "anthropic-ratelimit-output-tokens-remaining"),
+    ]
+    .into_iter()
+    .filter(|(_, remaining)| exhausted(remaining))
+    .filter_map(|(name, _)| text(name).and_then(until_rfc3339));
     openai.chain(anthropic).max()
 }
 
@@ -448,6 +466,16 @@ impl BuildError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_headers_count_only_for_an_exhausted_limit() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset-requests", HeaderValue::from_static("20ms"));
+        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("4999"));
+        assert_eq!(retry_after(&h), None, "plenty left: an outage, not a rate limit");
+        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(20)));
+    }
 
     #[test]
     fn retry_after_reads_ms_seconds_and_dates() {

@@ -48,8 +48,10 @@ pub struct Committed {
     pub first: Bytes,
     /// The rest of the stream.
     pub rest: Frames,
-    /// The stream was already complete (or over) at its commit.
+    /// The stream was already complete at its commit (`[DONE]` among the first bytes).
     pub done: bool,
+    /// The stream was already over at its commit, on an upstream error event.
+    pub failed: bool,
     /// The usage reported so far.
     pub usage: Option<Usage>,
     /// Settled when the stream ends.
@@ -110,8 +112,8 @@ impl Ticket {
 
 /// What a successful attempt brought back.
 enum Answer {
-    Json(Bytes),
-    Stream { first: Bytes, rest: Frames, done: bool, usage: Option<Usage> },
+    Json(Bytes, Option<Usage>),
+    Stream { first: Bytes, rest: Frames, done: bool, failed: bool, usage: Option<Usage> },
 }
 
 impl Router {
@@ -165,16 +167,16 @@ impl Router {
                 deployment.load.observe(elapsed);
                 deployment.metrics.attempt(Outcome::Success, elapsed, stream);
                 return Tried::Served(match answer {
-                    Answer::Json(body) => {
+                    Answer::Json(body, usage) => {
                         permit.success();
-                        if let Some(usage) = Usage::from_openai(&body) {
+                        if let Some(usage) = usage {
                             deployment.metrics.tokens(usage.prompt_tokens, usage.completion_tokens);
                             deployment.caps.settle_tokens(estimated_tokens, usage.total());
                             run.usage = Some(usage);
                         }
                         Served::Json(body)
                     }
-                    Answer::Stream { first, rest, done, usage } => {
+                    Answer::Stream { first, rest, done, failed, usage } => {
                         let permit = match permit.is_probe() || permit.is_panic() {
                             true => {
                                 permit.success();
@@ -186,6 +188,7 @@ impl Router {
                             first,
                             rest,
                             done,
+                            failed,
                             usage,
                             ticket: Ticket {
                                 permit,
@@ -224,6 +227,8 @@ impl Router {
             }
             (Verdict::RateLimited { retry_after }, error) => {
                 run.attempts += 1;
+                // The provider counted the request, not tokens it never generated.
+                deployment.caps.settle_tokens(estimated_tokens, 0);
                 run.upstream_time += elapsed;
                 deployment.metrics.attempt(Outcome::RateLimited, elapsed, stream);
                 let pause = permit.rate_limited(retry_after);
@@ -251,6 +256,7 @@ impl Router {
                     "attempt failed"
                 );
                 deployment.metrics.attempt(failure_outcome(&error), elapsed, stream);
+                deployment.caps.settle_tokens(estimated_tokens, 0);
                 permit.failure();
                 run.records.push(record(AttemptOutcome::Failed { error: error.to_string(), elapsed }));
                 Tried::Failed
@@ -284,7 +290,7 @@ impl Router {
         };
         let reply = timeout_at(deadline, sent).await.map_err(|_| timed_out())??;
         let mut frames = match reply.payload {
-            Payload::Json(body) => return Ok((Answer::Json(body), reply.headers)),
+            Payload::Json(body) => return Ok((Answer::Json(body, reply.usage), reply.headers)),
             Payload::Stream(frames) => frames,
         };
         let mut held = BytesMut::new();
@@ -308,7 +314,8 @@ impl Router {
             held.extend_from_slice(&frame.bytes);
             if frame.meaningful || frame.done || frame.failed {
                 let first = held.freeze();
-                let answer = Answer::Stream { first, rest: frames, done: frame.done || frame.failed, usage };
+                let answer =
+                    Answer::Stream { first, rest: frames, done: frame.done, failed: frame.failed, usage };
                 return Ok((answer, reply.headers));
             }
         }

@@ -33,10 +33,12 @@ pub enum Verdict {
 /// so another deployment may well succeed: they are provider failures, not client errors.
 pub fn classify(error: &ProviderError) -> Verdict {
     match error {
-        ProviderError::Status { status, retry_after, .. } => match *status {
+        ProviderError::Status { status, retry_after, body, .. } => match *status {
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => {
                 Verdict::ClientError
             }
+            // OpenAI's "You exceeded your current quota" is a 429 that no wait will fix.
+            StatusCode::TOO_MANY_REQUESTS if quota_exhausted(body) => Verdict::ProviderFailure,
             StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited { retry_after: *retry_after },
             // Anthropic's 529 "overloaded" and a 503 are capacity, not sickness, when the
             // provider says when to come back; without that they are failures.
@@ -51,6 +53,14 @@ pub fn classify(error: &ProviderError) -> Verdict {
         | ProviderError::Timeout(_)
         | ProviderError::InvalidResponse(_) => Verdict::ProviderFailure,
     }
+}
+
+/// Whether a 429 says the account's quota or credit is gone (billing, not a rate limit).
+fn quota_exhausted(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(64 * 1024)];
+    ["insufficient_quota", "billing_hard_limit_reached"]
+        .iter()
+        .any(|code| memchr::memmem::find(head, code.as_bytes()).is_some())
 }
 
 /// Whether a client error says the request does not fit the model's context window, in the
@@ -112,6 +122,13 @@ mod tests {
             Verdict::ProviderFailure,
             "a 500 is a failure whatever it says"
         );
+        let quota = ProviderError::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: None,
+            content_type: None,
+            body: Bytes::from_static(br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#),
+        };
+        assert_eq!(classify(&quota), Verdict::ProviderFailure, "no wait fixes an empty account");
     }
 
     #[test]

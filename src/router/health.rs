@@ -8,7 +8,9 @@
 //!   or a rate-limit reset header. The deployment is left alone for what the provider asked,
 //!   capped by `max_pause` (default 60 s), or a short default pause when it did not say. A pause
 //!   is not sickness: it never counts toward the failure threshold, never turns into a
-//!   cooldown, ends by itself without a probe, and ends early when any request succeeds.
+//!   cooldown, ends by itself without a probe, and ends early when a request admitted after
+//!   the limited one succeeds (the provider served a newer request; an older one finishing,
+//!   such as a long stream, says nothing about the limit now).
 //! * The **breaker** counts real failures (5xx without `Retry-After`, timeouts, connect errors,
 //!   bad bodies, 401/403, 404):
 //!   1. **Enabled**: every request is admitted. Each failure bumps a consecutive-failure
@@ -61,6 +63,13 @@ pub struct Health {
     probing: AtomicBool,
     /// Milliseconds since `epoch` (plus one) until which the deployment is paused; 0 = not.
     paused_until: AtomicU64,
+    /// Admissions so far: each permit takes the next number.
+    admissions: AtomicU64,
+    /// The admission number of the latest request that was rate limited. A success ends a
+    /// pause only if its request was admitted after that one: the provider then served a
+    /// newer request than the one it limited. An older one finishing (a long stream admitted
+    /// before the limit hit) says nothing about the limit now.
+    paused_by: AtomicU64,
 }
 
 /// Where a deployment stands, as admin views and metrics show it.
@@ -147,6 +156,8 @@ enum Kind {
 pub struct Permit {
     health: Arc<Health>,
     kind: Kind,
+    /// Its admission number.
+    seq: u64,
 }
 
 impl Health {
@@ -178,6 +189,8 @@ impl Health {
             disabled_until: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             paused_until: AtomicU64::new(0),
+            admissions: AtomicU64::new(0),
+            paused_by: AtomicU64::new(0),
         }
     }
 
@@ -235,6 +248,10 @@ impl Health {
         if now < paused {
             return Err(Refusal::Paused(Duration::from_millis(paused - now)));
         }
+        if paused != 0 {
+            // Over: forget it, so the next requests read no clock (a newer pause stays).
+            let _ = self.paused_until.compare_exchange(paused, 0, Ordering::AcqRel, Ordering::Acquire);
+        }
         if until == 0 {
             return Ok(self.permit(Kind::Normal));
         }
@@ -268,7 +285,7 @@ impl Health {
     }
 
     fn permit(self: &Arc<Self>, kind: Kind) -> Permit {
-        Permit { health: Arc::clone(self), kind }
+        Permit { health: Arc::clone(self), kind, seq: self.admissions.fetch_add(1, Ordering::Relaxed) }
     }
 
     /// Whether [`Health::admit`] would let a request through now; no clock read while the
@@ -324,11 +341,13 @@ impl Health {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    fn succeeded(&self, kind: Kind) {
+    fn succeeded(&self, kind: Kind, seq: u64) {
         self.failures.store(0, Ordering::Release);
-        // A success ends a pause early: the provider is serving again.
-        if self.paused_until.load(Ordering::Acquire) != 0 {
-            self.paused_until.store(0, Ordering::Release);
+        // The provider served a request newer than the one it limited: the pause ends early.
+        // Compare-and-swap, so a newer pause set meanwhile stays.
+        let paused = self.paused_until.load(Ordering::Acquire);
+        if paused != 0 && seq > self.paused_by.load(Ordering::Acquire) {
+            let _ = self.paused_until.compare_exchange(paused, 0, Ordering::AcqRel, Ordering::Acquire);
         }
         if kind != Kind::Normal && self.disabled_until.load(Ordering::Acquire) != 0 {
             self.ejections.store(0, Ordering::Release);
@@ -379,10 +398,11 @@ impl Health {
 
     /// Pauses for what the provider asked (or [`DEFAULT_PAUSE`]), capped by `max_pause`;
     /// returns the pause applied.
-    fn rate_limited(&self, kind: Kind, asked: Option<Duration>) -> Duration {
+    fn rate_limited(&self, kind: Kind, seq: u64, asked: Option<Duration>) -> Duration {
         let max = Duration::from_millis(self.max_pause_ms.load(Ordering::Acquire));
         let pause = asked.unwrap_or(DEFAULT_PAUSE).min(max);
         let now = self.now_ms();
+        self.paused_by.fetch_max(seq, Ordering::AcqRel);
         let previous = self.paused_until.fetch_max(now.saturating_add(millis(pause)), Ordering::AcqRel);
         if previous < now && !pause.is_zero() {
             tracing::info!(
@@ -416,7 +436,7 @@ impl Permit {
 
     /// The attempt succeeded.
     pub fn success(self) {
-        self.health.succeeded(self.kind);
+        self.health.succeeded(self.kind, self.seq);
         self.forget();
     }
 
@@ -429,7 +449,7 @@ impl Permit {
     /// The provider is rate limiting: pause for `asked` (its `Retry-After`), capped. Returns
     /// the pause applied.
     pub fn rate_limited(self, asked: Option<Duration>) -> Duration {
-        let pause = self.health.rate_limited(self.kind, asked);
+        let pause = self.health.rate_limited(self.kind, self.seq, asked);
         self.forget();
         pause
     }
@@ -548,18 +568,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn pauses_are_capped_and_a_success_ends_one_early() {
+    async fn pauses_are_capped_and_a_newer_success_ends_one_early() {
         let h = health(3, 600);
         h.set_max_pause(Duration::from_secs(60));
-        let slow = h.admit().unwrap();
-        assert_eq!(
-            h.admit().unwrap().rate_limited(Some(Duration::from_secs(1_000_000))),
-            Duration::from_secs(60)
-        );
+        let older = h.admit().unwrap();
+        let limited = h.admit().unwrap();
+        let newer = h.admit().unwrap();
+        // Retry-After: 1000000 (11 days) is capped.
+        assert_eq!(limited.rate_limited(Some(Duration::from_secs(1_000_000))), Duration::from_secs(60));
         assert_eq!(h.admit().unwrap_err(), Refusal::Paused(Duration::from_secs(60)));
-        // A request admitted before the pause answers fine: the provider is serving again.
-        slow.success();
-        assert!(h.admit().is_ok());
+        // Admitted before the limited request (a long stream ending now): the pause stays.
+        older.success();
+        assert_eq!(h.admit().unwrap_err(), Refusal::Paused(Duration::from_secs(60)));
+        // Admitted after it, and served: the provider serves again, the pause is over.
+        newer.success();
+        assert_eq!(h.snapshot().state, State::Available);
         assert_eq!(h.admit().unwrap().rate_limited(None), DEFAULT_PAUSE);
     }
 

@@ -1,6 +1,6 @@
 //! Building the routing table from a config, carrying state over from the previous table by
-//! identity: a deployment is the same one across a reload when its model, its provider's name
-//! and its provider's settings (their fingerprint) are unchanged. Then it keeps its health,
+//! identity: a deployment is the same one across a reload when its model, its `model_id`, its
+//! provider's name and its provider's settings (their fingerprint) are unchanged. Then it keeps its health,
 //! pauses, load, caps and its provider's connection pools; otherwise it starts fresh.
 
 use std::collections::HashMap;
@@ -50,9 +50,11 @@ impl Router {
                     .ok_or_else(|| BuildError::new(format!("undeclared provider `{}`", dep.provider)))?;
                 let provider_name: Arc<str> = Arc::from(dep.provider.as_str());
                 let kept = old.and_then(|m| {
-                    m.deployments
-                        .iter()
-                        .find(|d| *d.provider_name == *dep.provider && d.fingerprint == built.identity.0)
+                    m.deployments.iter().find(|d| {
+                        *d.provider_name == *dep.provider
+                            && d.fingerprint == built.identity.0
+                            && *d.model_id == *dep.model_id
+                    })
                 });
                 let health = match kept {
                     Some(kept) => {

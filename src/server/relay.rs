@@ -42,7 +42,8 @@ pub fn relay(
         sent: committed.first.len() as u64,
         first: Some(committed.first),
         rest: committed.rest,
-        over_at_commit: committed.done,
+        done_at_commit: committed.done,
+        failed_at_commit: committed.failed,
         usage: committed.usage,
         idle_timeout: committed.idle_timeout,
         deadline: committed.deadline,
@@ -59,8 +60,10 @@ pub fn relay(
 struct Relay {
     first: Option<Bytes>,
     rest: Frames,
-    /// The stream was over at its commit (`[DONE]` or an error event among the first bytes).
-    over_at_commit: bool,
+    /// The stream was complete at its commit (`[DONE]` among the first bytes).
+    done_at_commit: bool,
+    /// The stream ended on an upstream error event among the first bytes.
+    failed_at_commit: bool,
     usage: Option<Usage>,
     idle_timeout: Duration,
     deadline: Instant,
@@ -82,7 +85,9 @@ impl Relay {
     async fn next(&mut self) -> Option<Bytes> {
         self.finish.as_ref()?;
         if let Some(first) = self.first.take() {
-            if self.over_at_commit {
+            if self.failed_at_commit {
+                self.end(StreamEnd::Failed("the upstream sent an error event".to_string()));
+            } else if self.done_at_commit {
                 self.end(StreamEnd::Completed);
             }
             return Some(first);
@@ -102,12 +107,13 @@ impl Relay {
         if self.sent > self.max_bytes {
             return self.fail(format!("the stream exceeded {} bytes", self.max_bytes));
         }
-        if frame.done {
+        if frame.failed {
+            // The upstream's own error event ends the stream (whatever follows it): relay it,
+            // add none.
+            self.end(StreamEnd::Failed("the upstream sent an error event".to_string()));
+        } else if frame.done {
             // Do not wait for the upstream to close after [DONE].
             self.end(StreamEnd::Completed);
-        } else if frame.failed {
-            // The upstream's own error event ends the stream: relay it, add none.
-            self.end(StreamEnd::Failed("the upstream sent an error event".to_string()));
         }
         Some(frame.bytes)
     }

@@ -55,7 +55,8 @@ impl Anthropic {
             return Ok(Reply::stream(frames).with_headers(headers));
         }
         let body = self.upstream.json_body(response).await?;
-        Ok(Reply::json(response::translate(&body, translated.json_tool.as_deref())?).with_headers(headers))
+        let (body, usage) = response::translate(&body, translated.json_tool.as_deref())?;
+        Ok(Reply::json(body, usage).with_headers(headers))
     }
 }
 
@@ -84,7 +85,7 @@ pub mod bench {
 
     /// Provider answer → OpenAI `chat.completion`; its length.
     pub fn response(body: &[u8]) -> usize {
-        response::translate(body, None).map(|b| b.len()).unwrap_or(0)
+        response::translate(body, None).map(|(b, _)| b.len()).unwrap_or(0)
     }
 
     /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.

@@ -88,7 +88,10 @@ pub(super) fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
 }
 
 /// A complete Anthropic message as an OpenAI `chat.completion`.
-pub(super) fn translate(body: &[u8], json_tool: Option<&str>) -> Result<Bytes, ProviderError> {
+pub(super) fn translate(
+    body: &[u8],
+    json_tool: Option<&str>,
+) -> Result<(Bytes, Option<Usage>), ProviderError> {
     let message: Message = serde_json::from_slice(body).map_err(|e| invalid_response(PROVIDER, e))?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
@@ -121,7 +124,8 @@ pub(super) fn translate(body: &[u8], json_tool: Option<&str>) -> Result<Bytes, P
     };
     let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
     let choice = ChoiceOut { content, tool_calls, finish_reason: Some(finish) };
-    Ok(completion(&message.id, &message.model, vec![choice], Some(message.usage.to_openai())))
+    let usage = message.usage.to_openai();
+    Ok((completion(&message.id, &message.model, vec![choice], Some(usage)), Some(usage)))
 }
 
 #[derive(Deserialize)]
@@ -176,7 +180,7 @@ mod tests {
     use serde_json::json;
 
     fn out(body: Value, json_tool: Option<&str>) -> Value {
-        serde_json::from_slice(&translate(body.to_string().as_bytes(), json_tool).unwrap()).unwrap()
+        serde_json::from_slice(&translate(body.to_string().as_bytes(), json_tool).unwrap().0).unwrap()
     }
 
     #[test]

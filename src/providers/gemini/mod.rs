@@ -75,7 +75,8 @@ impl Gemini {
             return Ok(Reply::stream(frames).with_headers(headers));
         }
         let body = self.upstream.json_body(response).await?;
-        Ok(Reply::json(response::translate(&body, &call.model_id)?).with_headers(headers))
+        let (body, usage) = response::translate(&body, &call.model_id)?;
+        Ok(Reply::json(body, usage).with_headers(headers))
     }
 
     async fn embed(&self, call: Call) -> Result<Reply, ProviderError> {
@@ -84,7 +85,8 @@ impl Gemini {
         let response = self.post(uri, &translated.body, call.request_id, call.forwarded).await?;
         let headers = relayed_headers(response.headers());
         let body = self.upstream.json_body(response).await?;
-        Ok(Reply::json(response::embeddings(&body, &call.model_id, translated.base64)?).with_headers(headers))
+        let body = response::embeddings(&body, &call.model_id, translated.base64)?;
+        Ok(Reply::json(body, None).with_headers(headers))
     }
 }
 
@@ -117,7 +119,7 @@ pub mod bench {
 
     /// Provider answer → OpenAI `chat.completion`; its length.
     pub fn response(body: &[u8]) -> usize {
-        response::translate(body, "gemini-x").map(|b| b.len()).unwrap_or(0)
+        response::translate(body, "gemini-x").map(|(b, _)| b.len()).unwrap_or(0)
     }
 
     /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.

@@ -142,7 +142,7 @@ impl Candidate {
 }
 
 /// A whole response as an OpenAI `chat.completion`.
-pub(super) fn translate(body: &[u8], model: &str) -> Result<Bytes, ProviderError> {
+pub(super) fn translate(body: &[u8], model: &str) -> Result<(Bytes, Option<Usage>), ProviderError> {
     let response: Response = serde_json::from_slice(body).map_err(|e| invalid_response(PROVIDER, e))?;
     let id = response.response_id.clone().unwrap_or_else(|| format!("chatcmpl-{}", tool_call_id()));
     let model = response.model_version.as_deref().unwrap_or(model);
@@ -168,7 +168,8 @@ pub(super) fn translate(body: &[u8], model: &str) -> Result<Bytes, ProviderError
         let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
         choices.push(ChoiceOut { content, tool_calls, finish_reason: Some(finish) });
     }
-    Ok(completion(&id, model, choices, response.usage_metadata.map(UsageMetadata::to_openai)))
+    let usage = response.usage_metadata.map(UsageMetadata::to_openai);
+    Ok((completion(&id, model, choices, usage), usage))
 }
 
 #[derive(Deserialize)]
@@ -234,7 +235,7 @@ mod tests {
     use super::*;
 
     fn out(body: Value) -> Value {
-        serde_json::from_slice(&translate(body.to_string().as_bytes(), "gemini-x").unwrap()).unwrap()
+        serde_json::from_slice(&translate(body.to_string().as_bytes(), "gemini-x").unwrap().0).unwrap()
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl Mock {
                 }],
                 "usage": usage,
             });
-            return Ok(Reply::json(Bytes::from(body.to_string())));
+            return Ok(Reply::openai_json(Bytes::from(body.to_string())));
         }
         // Like OpenAI: usage only when asked (the router asks on the client's behalf).
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
@@ -185,7 +185,7 @@ impl Mock {
         let tokens: usize = inputs.iter().map(|t| words(t).max(1)).sum();
         let body = json!({"object": "list", "data": data, "model": request.model,
                           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
-        Ok(Reply::json(Bytes::from(body.to_string())))
+        Ok(Reply::openai_json(Bytes::from(body.to_string())))
     }
 }
 

@@ -52,7 +52,7 @@ pub(crate) async fn pass_through(upstream: &Upstream, uri: Uri, call: Call) -> R
         let frames = stream::frames(event_stream(response)?, !call.client_wants_usage);
         return Ok(Reply::stream(frames).with_headers(headers));
     }
-    Ok(Reply::json(upstream.json_body(response).await?).with_headers(headers))
+    Ok(Reply::openai_json(upstream.json_body(response).await?).with_headers(headers))
 }
 
 impl Provider for OpenAi {

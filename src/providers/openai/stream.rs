@@ -43,7 +43,7 @@ pub(crate) fn frames(raw: BoxStream<'static, Result<Bytes, ProviderError>>, drop
                 bytes: scanned.events,
                 meaningful: scanner.meaningful,
                 done: scanner.done,
-                failed: scanned.error.is_some() && !scanner.done,
+                failed: scanned.error.is_some(),
                 usage: scanner.usage,
             };
             return Some((Ok(frame), (raw, scanner, over)));
