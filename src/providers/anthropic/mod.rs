@@ -67,7 +67,8 @@ impl Provider for Anthropic {
     }
 }
 
-/// The translation steps alone, without the network, for `benches/translate.rs`.
+/// The translation steps alone, without the network, for `benches/translate.rs` and the fuzz
+/// targets (`crate::fuzzing`).
 #[doc(hidden)]
 pub mod bench {
     use super::{request, response, stream};
@@ -88,5 +89,18 @@ pub mod bench {
     /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.
     pub fn stream(sse: &[u8], piece: usize) -> usize {
         translate_recorded(&mut stream::AnthropicStream::new(None), sse, piece, true)
+    }
+
+    /// As [`response`] and [`stream`], for a request that asked for `response_format`
+    /// (a call of the JSON tool is the answer); bytes written by both.
+    pub fn json_answer(body: &[u8], piece: usize) -> usize {
+        let tool = "json_response";
+        let answer = response::translate(body, Some(tool)).map(|b| b.len()).unwrap_or(0);
+        answer + translate_recorded(&mut stream::AnthropicStream::new(Some(tool.into())), body, piece, false)
+    }
+
+    /// An error body → (message, OpenAI error type), if it is Anthropic's error shape.
+    pub fn error(body: &[u8]) -> Option<(String, String)> {
+        response::read_error(body)
     }
 }

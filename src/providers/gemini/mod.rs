@@ -93,7 +93,8 @@ impl Provider for Gemini {
     }
 }
 
-/// The translation steps alone, without the network, for `benches/translate.rs`.
+/// The translation steps alone, without the network, for `benches/translate.rs` and the fuzz
+/// targets (`crate::fuzzing`).
 #[doc(hidden)]
 pub mod bench {
     use super::{request, response, stream};
@@ -114,5 +115,20 @@ pub mod bench {
     /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.
     pub fn stream(sse: &[u8], piece: usize) -> usize {
         translate_recorded(&mut stream::GeminiStream::new("gemini-x"), sse, piece, true)
+    }
+
+    /// OpenAI embeddings request → provider request body; its length.
+    pub fn embeddings_request(body: &[u8]) -> usize {
+        request::embeddings(body, "embed-x").map(|t| crate::providers::translate::to_bytes(&t.body).len()).unwrap_or(0)
+    }
+
+    /// Provider embeddings answer → OpenAI embeddings list, as floats or base64; its length.
+    pub fn embeddings_response(body: &[u8], base64: bool) -> usize {
+        response::embeddings(body, "embed-x", base64).map(|b| b.len()).unwrap_or(0)
+    }
+
+    /// An error body → (message, OpenAI error type), if it is Gemini's error shape.
+    pub fn error(body: &[u8]) -> Option<(String, String)> {
+        response::read_error(body)
     }
 }

@@ -1,0 +1,136 @@
+//! Entry points for fuzz targets, not an API.
+//!
+//! Each function takes untrusted bytes, drives one parser the way the proxy does, and panics
+//! only on a bug (a parser that panics, or an invariant that does not hold). The cargo-fuzz
+//! targets in `fuzz/` call them, and `tests/fuzz_corpus.rs` replays the committed corpora
+//! through the same functions under plain `cargo test`; [`TARGETS`] lists them by name.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::api::request::ApiRequest;
+use crate::providers::{anthropic, gemini};
+use crate::sse::EventScanner;
+
+/// Every target: its name (the file under `fuzz/fuzz_targets/` and its corpus folder) and
+/// its function.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("request", request),
+    ("sse_scanner", sse_scanner),
+    ("anthropic_request", anthropic_request),
+    ("anthropic_response", anthropic_response),
+    ("anthropic_stream", anthropic_stream),
+    ("gemini_request", gemini_request),
+    ("gemini_response", gemini_response),
+    ("gemini_stream", gemini_stream),
+    ("config", config),
+];
+
+/// A client's chat or embeddings body: whatever parses can have its model rewritten, and the
+/// rewritten body parses again to the same request with the new model.
+pub fn request(data: &[u8]) {
+    let body = Bytes::copy_from_slice(data);
+    let parsers: [fn(Bytes) -> Result<ApiRequest, _>; 2] = [ApiRequest::parse, ApiRequest::parse_embeddings];
+    for parse in parsers {
+        let Ok(request) = parse(body.clone()) else { continue };
+        for (model, model_json) in [("m", "\"m\""), ("\u{e9}\"/", r#""\u00e9\"\/""#)] {
+            let rewritten = request.body_with_model(model_json);
+            let again = match parse(rewritten.clone()) {
+                Ok(again) => again,
+                Err(err) => panic!("{rewritten:?} no longer parses: {err}"),
+            };
+            assert_eq!((again.model(), again.stream()), (model, request.stream()));
+            assert_eq!(again.operation(), request.operation());
+        }
+    }
+}
+
+/// The relay's event scanner, fed the input in chunks whose sizes the input chooses: what it
+/// emits is always a prefix of the input (every byte once, in order), and how the input was
+/// cut changes neither what it noticed nor, beyond the LF of a CRLF cut in two, what it emitted.
+pub fn sse_scanner(data: &[u8]) {
+    let Some((&control, stream)) = data.split_first() else { return };
+    let mut chunked = EventScanner::default();
+    let mut out = Vec::new();
+    let mut rest = stream;
+    while !rest.is_empty() {
+        // Chunk sizes 1..=16, picked by the bytes being cut, so the fuzzer steers them.
+        let size = 1 + (usize::from(rest[0] ^ control) % 16);
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        let events = chunked.push(Bytes::copy_from_slice(chunk)).expect("small events are held");
+        out.extend_from_slice(&events);
+        rest = tail;
+        assert!(stream.starts_with(&out), "the scanner emitted bytes out of order");
+    }
+    let mut whole = EventScanner::default();
+    let all = whole.push(Bytes::copy_from_slice(stream)).expect("small events are held");
+    assert!(stream.starts_with(&all));
+    assert!(all.starts_with(&out) && all.len() - out.len() <= 1, "chunking changed the events");
+    assert_eq!(
+        (chunked.done, chunked.saw_error, chunked.usage),
+        (whole.done, whole.saw_error, whole.usage),
+        "chunking changed what the scanner noticed"
+    );
+}
+
+/// An OpenAI chat request translated for Anthropic, streaming or not.
+pub fn anthropic_request(data: &[u8]) {
+    anthropic::bench::request(data, false);
+    anthropic::bench::request(data, true);
+}
+
+/// An Anthropic answer (or error body) translated to OpenAI, with and without a JSON answer
+/// tool.
+pub fn anthropic_response(data: &[u8]) {
+    anthropic::bench::response(data);
+    anthropic::bench::json_answer(data, piece(data));
+    anthropic::bench::error(data);
+}
+
+/// An Anthropic event stream translated to OpenAI chunks, cut where the input's first byte says.
+pub fn anthropic_stream(data: &[u8]) {
+    anthropic::bench::stream(data, piece(data));
+}
+
+/// An OpenAI chat or embeddings request translated for Gemini.
+pub fn gemini_request(data: &[u8]) {
+    gemini::bench::request(data, false);
+    gemini::bench::request(data, true);
+    gemini::bench::embeddings_request(data);
+}
+
+/// A Gemini answer, embeddings answer or error body translated to OpenAI.
+pub fn gemini_response(data: &[u8]) {
+    gemini::bench::response(data);
+    gemini::bench::embeddings_response(data, data.len() % 2 == 0);
+    gemini::bench::error(data);
+}
+
+/// A Gemini event stream translated to OpenAI chunks, cut where the input's first byte says.
+pub fn gemini_stream(data: &[u8]) {
+    gemini::bench::stream(data, piece(data));
+}
+
+/// A config file, with a fixed environment (never the process's).
+pub fn config(data: &[u8]) {
+    let env: HashMap<String, String> = [
+        ("OPENAI_API_KEY", "sk-fuzz"),
+        ("ANTHROPIC_API_KEY", "sk-ant-fuzz"),
+        ("GEMINI_API_KEY", "gm-fuzz"),
+        ("LLM_PROXY_MASTER_KEY", "sk-master"),
+        ("EMPTY", ""),
+        ("PORT", "8000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::Config::parse(&text, Path::new("fuzz.yaml"), &env);
+}
+
+/// A stream chunk size in 1..=64, chosen by the input's first byte.
+fn piece(data: &[u8]) -> usize {
+    1 + usize::from(data.first().copied().unwrap_or(0) % 64)
+}
