@@ -11,6 +11,8 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::api::request::ApiRequest;
+use crate::providers::translate::response::ChunkWriter;
+use crate::providers::translate::stream::{Flow, SseDecoder, Translate};
 use crate::providers::{anthropic, gemini};
 use crate::sse::EventScanner;
 
@@ -82,16 +84,19 @@ pub fn anthropic_request(data: &[u8]) {
 }
 
 /// An Anthropic answer (or error body) translated to OpenAI, with and without a JSON answer
-/// tool.
+/// tool: whatever translates is a `chat.completion`.
 pub fn anthropic_response(data: &[u8]) {
-    anthropic::bench::response(data);
-    anthropic::bench::json_answer(data, piece(data));
+    for json_tool in [None, Some("json_response")] {
+        check_answer(anthropic::bench::answer(data, json_tool).as_deref(), "chat.completion");
+    }
     anthropic::bench::error(data);
 }
 
-/// An Anthropic event stream translated to OpenAI chunks, cut where the input's first byte says.
+/// An Anthropic event stream translated to OpenAI chunks, cut where the input's first byte
+/// says: what it writes is always a well-formed OpenAI stream.
 pub fn anthropic_stream(data: &[u8]) {
-    anthropic::bench::stream(data, piece(data));
+    let json_tool = (data.len() % 3 == 0).then_some("json_response");
+    check_stream(anthropic::bench::translator(json_tool), data);
 }
 
 /// An OpenAI chat or embeddings request translated for Gemini.
@@ -103,14 +108,83 @@ pub fn gemini_request(data: &[u8]) {
 
 /// A Gemini answer, embeddings answer or error body translated to OpenAI.
 pub fn gemini_response(data: &[u8]) {
-    gemini::bench::response(data);
-    gemini::bench::embeddings_response(data, data.len() % 2 == 0);
+    check_answer(gemini::bench::answer(data).as_deref(), "chat.completion");
+    for base64 in [false, true] {
+        check_answer(gemini::bench::embeddings_answer(data, base64).as_deref(), "list");
+    }
     gemini::bench::error(data);
 }
 
-/// A Gemini event stream translated to OpenAI chunks, cut where the input's first byte says.
+/// A Gemini event stream translated to OpenAI chunks, cut where the input's first byte says:
+/// what it writes is always a well-formed OpenAI stream.
 pub fn gemini_stream(data: &[u8]) {
-    gemini::bench::stream(data, piece(data));
+    check_stream(gemini::bench::translator(), data);
+}
+
+/// A translated answer, if there is one, is a JSON object of the `object` kind given.
+fn check_answer(answer: Option<&[u8]>, object: &str) {
+    if let Some(answer) = answer {
+        let value: serde_json::Value = serde_json::from_slice(answer).expect("a translated answer is JSON");
+        assert_eq!(value["object"], object, "{value}");
+    }
+}
+
+/// Feeds `data` to `translator` the way the stream pump does (in pieces; stop at the first
+/// error or at the translator's end) and checks what it wrote.
+fn check_stream(mut translator: impl Translate, data: &[u8]) {
+    let mut decoder = SseDecoder::default();
+    let mut out = ChunkWriter::new(data.len() % 2 == 0);
+    let mut events = Vec::new();
+    let mut written = Vec::new();
+    let mut ended = false;
+    'feed: for chunk in data.chunks(piece(data)) {
+        if decoder.push(chunk, &mut events).is_err() {
+            ended = true;
+            break;
+        }
+        for event in events.drain(..) {
+            if !matches!(translator.event(&event, &mut out), Ok(Flow::Continue)) {
+                ended = true;
+                break 'feed;
+            }
+        }
+        written.extend_from_slice(&out.take());
+    }
+    if !ended {
+        let _ = translator.end(&mut out);
+    }
+    written.extend_from_slice(&out.take());
+    check_openai_stream(&written);
+}
+
+/// Whole events only, each a `: ping`, a JSON chunk or error, or a final `[DONE]`; and the
+/// relay's scanner passes them all on.
+fn check_openai_stream(written: &[u8]) {
+    let text = std::str::from_utf8(written).expect("a translated stream is UTF-8");
+    let Some(body) = text.strip_suffix("\n\n") else {
+        assert!(text.is_empty(), "a translated stream ends with a whole event: {text:?}");
+        return;
+    };
+    let events: Vec<&str> = body.split("\n\n").collect();
+    for (i, event) in events.iter().enumerate() {
+        if *event == ": ping" {
+            continue;
+        }
+        let data = event.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {event:?}"));
+        if data == "[DONE]" {
+            assert_eq!(i + 1, events.len(), "[DONE] is the last event: {text:?}");
+            continue;
+        }
+        let chunk: serde_json::Value =
+            serde_json::from_str(data).unwrap_or_else(|e| panic!("not JSON ({e}): {data:?}"));
+        assert!(
+            chunk["object"] == "chat.completion.chunk" || chunk.get("error").is_some(),
+            "neither a chunk nor an error: {chunk}"
+        );
+    }
+    let mut scanner = EventScanner::default();
+    let relayed = scanner.push(Bytes::copy_from_slice(written)).expect("small events are held");
+    assert_eq!(&relayed[..], written, "the relay would hold back part of a translated stream");
 }
 
 /// A config file, with a fixed environment (never the process's).

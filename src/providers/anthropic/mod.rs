@@ -91,16 +91,18 @@ pub mod bench {
         translate_recorded(&mut stream::AnthropicStream::new(None), sse, piece, true)
     }
 
-    /// As [`response`] and [`stream`], for a request that asked for `response_format`
-    /// (a call of the JSON tool is the answer); bytes written by both.
-    pub fn json_answer(body: &[u8], piece: usize) -> usize {
-        let tool = "json_response";
-        let answer = response::translate(body, Some(tool)).map(|b| b.len()).unwrap_or(0);
-        answer + translate_recorded(&mut stream::AnthropicStream::new(Some(tool.into())), body, piece, false)
+    /// Provider answer → OpenAI `chat.completion`, when `json_tool` (if any) carries the answer.
+    pub(crate) fn answer(body: &[u8], json_tool: Option<&str>) -> Option<bytes::Bytes> {
+        response::translate(body, json_tool).ok()
+    }
+
+    /// The stream translator, for `crate::fuzzing` to check what it writes.
+    pub(crate) fn translator(json_tool: Option<&str>) -> impl crate::providers::translate::stream::Translate {
+        stream::AnthropicStream::new(json_tool.map(str::to_string))
     }
 
     /// An error body → (message, OpenAI error type), if it is Anthropic's error shape.
-    pub fn error(body: &[u8]) -> Option<(String, String)> {
+    pub(crate) fn error(body: &[u8]) -> Option<(String, String)> {
         response::read_error(body)
     }
 }

@@ -117,18 +117,28 @@ pub mod bench {
         translate_recorded(&mut stream::GeminiStream::new("gemini-x"), sse, piece, true)
     }
 
+    /// Provider answer → OpenAI `chat.completion`.
+    pub(crate) fn answer(body: &[u8]) -> Option<bytes::Bytes> {
+        response::translate(body, "gemini-x").ok()
+    }
+
     /// OpenAI embeddings request → provider request body; its length.
-    pub fn embeddings_request(body: &[u8]) -> usize {
+    pub(crate) fn embeddings_request(body: &[u8]) -> usize {
         request::embeddings(body, "embed-x").map(|t| crate::providers::translate::to_bytes(&t.body).len()).unwrap_or(0)
     }
 
-    /// Provider embeddings answer → OpenAI embeddings list, as floats or base64; its length.
-    pub fn embeddings_response(body: &[u8], base64: bool) -> usize {
-        response::embeddings(body, "embed-x", base64).map(|b| b.len()).unwrap_or(0)
+    /// Provider embeddings answer → OpenAI embeddings list, as floats or base64.
+    pub(crate) fn embeddings_answer(body: &[u8], base64: bool) -> Option<bytes::Bytes> {
+        response::embeddings(body, "embed-x", base64).ok()
+    }
+
+    /// The stream translator, for `crate::fuzzing` to check what it writes.
+    pub(crate) fn translator() -> impl crate::providers::translate::stream::Translate {
+        stream::GeminiStream::new("gemini-x")
     }
 
     /// An error body → (message, OpenAI error type), if it is Gemini's error shape.
-    pub fn error(body: &[u8]) -> Option<(String, String)> {
+    pub(crate) fn error(body: &[u8]) -> Option<(String, String)> {
         response::read_error(body)
     }
 }
