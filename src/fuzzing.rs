@@ -14,6 +14,7 @@ use crate::api::request::ApiRequest;
 use crate::providers::translate::response::ChunkWriter;
 use crate::providers::translate::stream::{Flow, SseDecoder, Translate};
 use crate::providers::{anthropic, gemini};
+use crate::router::Router;
 use crate::sse::EventScanner;
 
 /// Every target: its name (the file under `fuzz/fuzz_targets/` and its corpus folder) and
@@ -187,7 +188,7 @@ fn check_openai_stream(written: &[u8]) {
     assert_eq!(&relayed[..], written, "the relay would hold back part of a translated stream");
 }
 
-/// A config file, with a fixed environment (never the process's).
+/// A config file, with a fixed environment (never the process's): what validates builds.
 pub fn config(data: &[u8]) {
     let env: HashMap<String, String> = [
         ("OPENAI_API_KEY", "sk-fuzz"),
@@ -201,7 +202,16 @@ pub fn config(data: &[u8]) {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let text = String::from_utf8_lossy(data);
-    let _ = crate::Config::parse(&text, Path::new("fuzz.yaml"), &env);
+    let Ok(config) = crate::Config::parse(&text, Path::new("fuzz.yaml"), &env) else { return };
+    // What validates must build (no network: clients connect lazily), and rebuild on a reload.
+    let metrics = crate::metrics::Metrics::new();
+    let router = match Router::new(&config, &metrics, None) {
+        Ok(router) => router,
+        Err(err) => panic!("a validated config does not build: {err}"),
+    };
+    if let Err(err) = Router::new(&config, &metrics, Some(&router)) {
+        panic!("a validated config does not reload: {err}");
+    }
 }
 
 /// A stream chunk size in 1..=64, chosen by the input's first byte.
