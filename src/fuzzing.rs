@@ -53,7 +53,10 @@ pub fn request(data: &[u8]) {
 /// The relay's event scanner, fed the input in chunks whose sizes the input chooses: what it
 /// emits is always a prefix of the input (every byte once, in order), and how the input was
 /// cut changes neither what it noticed nor, beyond the LF of a CRLF cut in two, what it emitted.
+/// Also reads the usage off the same bytes as a whole answer, as the router does for
+/// pass-through (OpenAI-compatible) answers.
 pub fn sse_scanner(data: &[u8]) {
+    crate::api::usage_of(data);
     let Some((&control, stream)) = data.split_first() else { return };
     let mut chunked = EventScanner::default();
     let mut out = Vec::new();
