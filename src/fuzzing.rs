@@ -17,9 +17,12 @@ use crate::providers::{anthropic, gemini};
 use crate::router::Router;
 use crate::sse::EventScanner;
 
-/// Every target: its name (the file under `fuzz/fuzz_targets/` and its corpus folder) and
+/// A fuzz target: its name (the file under `fuzz/fuzz_targets/` and its corpus folder) and
 /// its function.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("request", request),
     ("sse_scanner", sse_scanner),
     ("anthropic_request", anthropic_request),

@@ -13,7 +13,8 @@ fn fuzz_dir() -> PathBuf {
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut files: Vec<PathBuf> =
+        entries.map(|e| e.expect("a readable folder").path()).filter(|p| p.is_file()).collect();
     files.sort();
     files
 }

@@ -124,7 +124,9 @@ pub mod bench {
 
     /// OpenAI embeddings request → provider request body; its length.
     pub(crate) fn embeddings_request(body: &[u8]) -> usize {
-        request::embeddings(body, "embed-x").map(|t| crate::providers::translate::to_bytes(&t.body).len()).unwrap_or(0)
+        request::embeddings(body, "embed-x")
+            .map(|t| crate::providers::translate::to_bytes(&t.body).len())
+            .unwrap_or(0)
     }
 
     /// Provider embeddings answer → OpenAI embeddings list, as floats or base64.
