@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod providers;
 pub mod router;

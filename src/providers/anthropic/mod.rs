@@ -70,7 +70,8 @@ impl Provider for Anthropic {
     }
 }
 
-/// The translation steps alone, without the network, for `benches/translate.rs`.
+/// The translation steps alone, without the network, for `benches/translate.rs` and the fuzz
+/// targets (`crate::fuzzing`).
 #[doc(hidden)]
 pub mod bench {
     use super::{request, response, stream};
@@ -91,5 +92,20 @@ pub mod bench {
     /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.
     pub fn stream(sse: &[u8], piece: usize) -> usize {
         translate_recorded(&mut stream::AnthropicStream::new(None), sse, piece, true)
+    }
+
+    /// Provider answer → OpenAI `chat.completion`, when `json_tool` (if any) carries the answer.
+    pub(crate) fn answer(body: &[u8], json_tool: Option<&str>) -> Option<bytes::Bytes> {
+        response::translate(body, json_tool).ok()
+    }
+
+    /// The stream translator, for `crate::fuzzing` to check what it writes.
+    pub(crate) fn translator(json_tool: Option<&str>) -> impl crate::providers::translate::stream::Translate {
+        stream::AnthropicStream::new(json_tool.map(str::to_string))
+    }
+
+    /// An error body → (message, OpenAI error type), if it is Anthropic's error shape.
+    pub(crate) fn error(body: &[u8]) -> Option<(String, String)> {
+        response::read_error(body)
     }
 }

@@ -104,7 +104,8 @@ impl Provider for Gemini {
     }
 }
 
-/// The translation steps alone, without the network, for `benches/translate.rs`.
+/// The translation steps alone, without the network, for `benches/translate.rs` and the fuzz
+/// targets (`crate::fuzzing`).
 #[doc(hidden)]
 pub mod bench {
     use super::{request, response, stream};
@@ -125,5 +126,32 @@ pub mod bench {
     /// A recorded provider stream → OpenAI chunks, fed in `piece`-byte chunks; bytes written.
     pub fn stream(sse: &[u8], piece: usize) -> usize {
         translate_recorded(&mut stream::GeminiStream::new("gemini-x"), sse, piece, true)
+    }
+
+    /// Provider answer → OpenAI `chat.completion`.
+    pub(crate) fn answer(body: &[u8]) -> Option<bytes::Bytes> {
+        response::translate(body, "gemini-x").ok()
+    }
+
+    /// OpenAI embeddings request → provider request body; its length.
+    pub(crate) fn embeddings_request(body: &[u8]) -> usize {
+        request::embeddings(body, "embed-x")
+            .map(|t| crate::providers::translate::to_bytes(&t.body).len())
+            .unwrap_or(0)
+    }
+
+    /// Provider embeddings answer → OpenAI embeddings list, as floats or base64.
+    pub(crate) fn embeddings_answer(body: &[u8], base64: bool) -> Option<bytes::Bytes> {
+        response::embeddings(body, "embed-x", base64).ok()
+    }
+
+    /// The stream translator, for `crate::fuzzing` to check what it writes.
+    pub(crate) fn translator() -> impl crate::providers::translate::stream::Translate {
+        stream::GeminiStream::new("gemini-x")
+    }
+
+    /// An error body → (message, OpenAI error type), if it is Gemini's error shape.
+    pub(crate) fn error(body: &[u8]) -> Option<(String, String)> {
+        response::read_error(body)
     }
 }
