@@ -59,7 +59,7 @@ pub fn request(data: &[u8]) {
 /// Also reads the usage off the same bytes as a whole answer, as the router does for
 /// pass-through (OpenAI-compatible) answers.
 pub fn sse_scanner(data: &[u8]) {
-    crate::api::usage_of(data);
+    crate::usage::Usage::from_openai(data);
     let Some((&control, stream)) = data.split_first() else { return };
     let mut chunked = EventScanner::default();
     let mut out = Vec::new();
@@ -68,18 +68,18 @@ pub fn sse_scanner(data: &[u8]) {
         // Chunk sizes 1..=16, picked by the bytes being cut, so the fuzzer steers them.
         let size = 1 + (usize::from(rest[0] ^ control) % 16);
         let (chunk, tail) = rest.split_at(size.min(rest.len()));
-        let events = chunked.push(Bytes::copy_from_slice(chunk)).expect("small events are held");
+        let events = chunked.push(Bytes::copy_from_slice(chunk)).expect("small events are held").events;
         out.extend_from_slice(&events);
         rest = tail;
         assert!(stream.starts_with(&out), "the scanner emitted bytes out of order");
     }
     let mut whole = EventScanner::default();
-    let all = whole.push(Bytes::copy_from_slice(stream)).expect("small events are held");
+    let all = whole.push(Bytes::copy_from_slice(stream)).expect("small events are held").events;
     assert!(stream.starts_with(&all));
     assert!(all.starts_with(&out) && all.len() - out.len() <= 1, "chunking changed the events");
     assert_eq!(
-        (chunked.done, chunked.saw_error, chunked.usage),
-        (whole.done, whole.saw_error, whole.usage),
+        (chunked.done, chunked.saw_error, chunked.usage, chunked.meaningful, chunked.early_error.is_some()),
+        (whole.done, whole.saw_error, whole.usage, whole.meaningful, whole.early_error.is_some()),
         "chunking changed what the scanner noticed"
     );
 }
@@ -102,7 +102,7 @@ pub fn anthropic_response(data: &[u8]) {
 /// An Anthropic event stream translated to OpenAI chunks, cut where the input's first byte
 /// says: what it writes is always a well-formed OpenAI stream.
 pub fn anthropic_stream(data: &[u8]) {
-    let json_tool = (data.len() % 3 == 0).then_some("json_response");
+    let json_tool = data.len().is_multiple_of(3).then_some("json_response");
     check_stream(anthropic::bench::translator(json_tool), data);
 }
 
@@ -140,7 +140,7 @@ fn check_answer(answer: Option<&[u8]>, object: &str) {
 /// error or at the translator's end) and checks what it wrote.
 fn check_stream(mut translator: impl Translate, data: &[u8]) {
     let mut decoder = SseDecoder::default();
-    let mut out = ChunkWriter::new(data.len() % 2 == 0);
+    let mut out = ChunkWriter::new(data.len().is_multiple_of(2));
     let mut events = Vec::new();
     let mut written = Vec::new();
     let mut ended = false;
@@ -190,7 +190,7 @@ fn check_openai_stream(written: &[u8]) {
         );
     }
     let mut scanner = EventScanner::default();
-    let relayed = scanner.push(Bytes::copy_from_slice(written)).expect("small events are held");
+    let relayed = scanner.push(Bytes::copy_from_slice(written)).expect("small events are held").events;
     assert_eq!(&relayed[..], written, "the relay would hold back part of a translated stream");
 }
 

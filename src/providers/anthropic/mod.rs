@@ -96,7 +96,7 @@ pub mod bench {
 
     /// Provider answer → OpenAI `chat.completion`, when `json_tool` (if any) carries the answer.
     pub(crate) fn answer(body: &[u8], json_tool: Option<&str>) -> Option<bytes::Bytes> {
-        response::translate(body, json_tool).ok()
+        response::translate(body, json_tool).ok().map(|(body, _)| body)
     }
 
     /// The stream translator, for `crate::fuzzing` to check what it writes.

@@ -130,7 +130,7 @@ pub mod bench {
 
     /// Provider answer → OpenAI `chat.completion`.
     pub(crate) fn answer(body: &[u8]) -> Option<bytes::Bytes> {
-        response::translate(body, "gemini-x").ok()
+        response::translate(body, "gemini-x").ok().map(|(body, _)| body)
     }
 
     /// OpenAI embeddings request → provider request body; its length.
