@@ -16,11 +16,10 @@ use crate::usage::Usage;
 /// Largest single event held while waiting for its end.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
-/// `data: {"error":{…}}\n\n`, the mid-stream error the official SDKs raise as `APIError`.
-pub fn error_event(message: &str, code: &str) -> Bytes {
-    let body =
-        ErrorEnvelope { error: ErrorBody { message, kind: "upstream_error", param: None, code: Some(code) } }
-            .to_bytes();
+/// `data: {"error":{…}}\n\n`, the mid-stream error the official SDKs raise as `APIError`;
+/// `kind` is its OpenAI `type` (`upstream_error`, `server_error`).
+pub fn error_event(message: &str, kind: &str, code: &str) -> Bytes {
+    let body = ErrorEnvelope { error: ErrorBody { message, kind, param: None, code: Some(code) } }.to_bytes();
     let mut event = BytesMut::with_capacity(body.len() + 8);
     event.extend_from_slice(b"data: ");
     event.extend_from_slice(&body);
@@ -368,7 +367,7 @@ mod tests {
 
     #[test]
     fn error_event_is_an_openai_error_chunk() {
-        let event = error_event("it broke", "stream_interrupted");
+        let event = error_event("it broke", "upstream_error", "stream_interrupted");
         let text = std::str::from_utf8(&event).unwrap();
         let json: serde_json::Value =
             serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap();

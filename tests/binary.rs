@@ -232,13 +232,19 @@ fn post_chat(base: &str, model: &str, key: Option<&str>) -> String {
 
 /// GET `path` on a new connection; the status, or None when the connection is refused.
 fn get_status(base: &str, path: &str) -> Option<u16> {
+    get(base, path)?.0.get(9..12)?.parse().ok()
+}
+
+/// GET `path` on a new connection; the response head and body, or None when refused.
+fn get(base: &str, path: &str) -> Option<(String, String)> {
     let mut stream = TcpStream::connect(base.trim_start_matches("http://")).ok()?;
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.get(9..12)?.parse().ok()
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    Some((head.to_string(), body.to_string()))
 }
 
 #[test]
@@ -337,12 +343,6 @@ fn out_of_file_descriptors_is_logged_counted_and_survived() {
 
 /// GET `path` on a new connection; the body of a 200, or None.
 fn get_body(base: &str, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    let (head, body) = get(base, path)?;
+    head.starts_with("HTTP/1.1 200").then_some(body)
 }

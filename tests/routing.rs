@@ -327,14 +327,5 @@ async fn chaos_every_request_ends_well_and_the_numbers_add_up() {
     // Many fail on purpose (a 429 pauses a deployment until one probe decides); the point is
     // that each ends in a success or a correct error.
     assert!(ok > n / 5, "requests still succeed despite the chaos: {ok}/{n}");
-    let m = proxy.metrics().await;
-    let sum = |prefix: &str| m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum::<f64>();
-    assert_eq!(sum("llm_proxy_requests_total{model=\"m\""), n as f64, "every request counted once");
-    let calls: usize = upstreams.iter().map(Upstream::calls).sum();
-    assert_eq!(
-        sum("llm_proxy_upstream_attempts_total{model=\"m\""),
-        calls as f64,
-        "attempts = what the mocks saw"
-    );
-    assert_eq!(m["llm_proxy_in_flight_requests"], 0.0, "nothing left hanging");
+    common::assert_metrics_match_the_mocks(&proxy, &upstreams, n).await;
 }

@@ -18,7 +18,7 @@ use http::header::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, timeout_at};
 
 use super::classify::{Verdict, classify};
-use super::health::{Permit, Refusal};
+use super::health::Permit;
 use super::limits::Caps;
 use super::outcome::{AttemptOutcome, AttemptRecord, RouteError};
 use super::{Deployment, Inbound, ModelRoute, Pass, Router, Run, Served};
@@ -134,12 +134,7 @@ impl Router {
         let permit = match admitted {
             Ok(permit) => permit,
             Err(refusal) => {
-                run.records.push(record(match refusal {
-                    Refusal::Operator => AttemptOutcome::DisabledByOperator,
-                    Refusal::Paused(remaining) => AttemptOutcome::Paused { remaining },
-                    Refusal::CoolingDown(retry_in) => AttemptOutcome::CoolingDown { retry_in },
-                    Refusal::Probing => AttemptOutcome::CoolingDown { retry_in: Duration::ZERO },
-                }));
+                run.records.push(record(refusal.into()));
                 return Tried::Skipped;
             }
         };

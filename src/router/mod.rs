@@ -460,12 +460,13 @@ fn exhausted(route: &ModelRoute, run: &mut Run) -> RouteError {
 /// Why a deployment is not being tried.
 fn unavailable_reason(deployment: &Deployment) -> AttemptOutcome {
     let snapshot = deployment.health.snapshot();
-    match snapshot.state {
-        State::DisabledByOperator => AttemptOutcome::DisabledByOperator,
-        State::Paused => AttemptOutcome::Paused { remaining: snapshot.paused_for },
-        State::Probing => AttemptOutcome::CoolingDown { retry_in: Duration::ZERO },
-        State::CoolingDown | State::Available => AttemptOutcome::CoolingDown { retry_in: snapshot.retry_in },
-    }
+    let refusal = match snapshot.state {
+        State::DisabledByOperator => Refusal::Operator,
+        State::Paused => Refusal::Paused(snapshot.paused_for),
+        State::Probing => Refusal::Probing,
+        State::CoolingDown | State::Available => Refusal::CoolingDown(snapshot.retry_in),
+    };
+    refusal.into()
 }
 
 /// A deployment's identity within one routing table.

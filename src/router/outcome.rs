@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::health::Refusal;
 use super::limits::OverCap;
 
 /// What one deployment saw during a request, for the error message and logs.
@@ -57,6 +58,17 @@ pub enum AttemptOutcome {
     DisabledByOperator,
     /// A retry was not made: the retry budget is spent.
     RetryBudgetExhausted,
+}
+
+impl From<Refusal> for AttemptOutcome {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Operator => Self::DisabledByOperator,
+            Refusal::Paused(remaining) => Self::Paused { remaining },
+            Refusal::CoolingDown(retry_in) => Self::CoolingDown { retry_in },
+            Refusal::Probing => Self::CoolingDown { retry_in: Duration::ZERO },
+        }
+    }
 }
 
 impl AttemptOutcome {

@@ -15,11 +15,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
 use tokio::sync::watch;
-
-use crate::api::{ErrorBody, ErrorEnvelope};
 
 /// The process's drain state, shared by every core.
 #[derive(Debug)]
@@ -88,20 +86,11 @@ impl Drain {
 
 /// `data: {"error":{…,"code":"shutting_down"}}`: the OpenAI SDKs raise it as an `APIError`.
 fn shutdown_event() -> Bytes {
-    let body = ErrorEnvelope {
-        error: ErrorBody {
-            message: "The proxy is shutting down: this stream was cut before it finished. Retry the request.",
-            kind: "server_error",
-            param: None,
-            code: Some("shutting_down"),
-        },
-    }
-    .to_bytes();
-    let mut event = BytesMut::with_capacity(body.len() + 8);
-    event.extend_from_slice(b"data: ");
-    event.extend_from_slice(&body);
-    event.extend_from_slice(b"\n\n");
-    event.freeze()
+    crate::sse::error_event(
+        "The proxy is shutting down: this stream was cut before it finished. Retry the request.",
+        "server_error",
+        "shutting_down",
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::request::InvalidRequest;
 use crate::api::{ErrorBody, ErrorEnvelope};
-use crate::router::{AttemptRecord, RouteError};
+use crate::router::RouteError;
 
 /// What the client is told when the proxy, not an upstream, answers.
 ///
@@ -46,17 +46,10 @@ pub enum ProxyError {
     /// The client did not send the whole body within `server.body_read_timeout_seconds` (408).
     #[error("The request body was not received within {0} seconds.")]
     BodyTimeout(f64),
-    /// Every deployment failed or is cooling down (503).
-    #[error("{}", RouteError::AllFailed { model: model.clone(), attempts: attempts.clone() })]
-    AllDeploymentsFailed {
-        /// The model the client asked for.
-        model: String,
-        /// What each deployment saw, in the order tried.
-        attempts: Vec<AttemptRecord>,
-    },
-    /// Every deployment that could serve is rate limited (429 with `retry-after`).
+    /// Nothing served the request: every deployment failed or is ejected (503), or some are
+    /// only rate limited (429 with `retry-after`).
     #[error("{0}")]
-    RateLimited(RouteError),
+    Exhausted(RouteError),
     /// No such endpoint (404).
     #[error("Unknown endpoint: {0}")]
     UnknownEndpoint(String),
@@ -73,8 +66,9 @@ impl From<RouteError> for ProxyError {
         match error {
             RouteError::ModelNotFound { model } => Self::ModelNotFound { model },
             RouteError::Unsupported { message, param } => Self::Unsupported { message, param },
-            RouteError::AllFailed { model, attempts } => Self::AllDeploymentsFailed { model, attempts },
-            limited @ RouteError::RateLimited { .. } => Self::RateLimited(limited),
+            exhausted @ (RouteError::AllFailed { .. } | RouteError::RateLimited { .. }) => {
+                Self::Exhausted(exhausted)
+            }
         }
     }
 }
@@ -89,8 +83,8 @@ impl ProxyError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::AllDeploymentsFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Exhausted(RouteError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Exhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -106,8 +100,8 @@ impl ProxyError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BodyTimeout(_) => "body_timeout",
-            Self::AllDeploymentsFailed { .. } => "all_deployments_failed",
-            Self::RateLimited(_) => "rate_limited",
+            Self::Exhausted(RouteError::RateLimited { .. }) => "rate_limited",
+            Self::Exhausted(_) => "all_deployments_failed",
             Self::UnknownEndpoint(_) => "unknown_endpoint",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
@@ -117,9 +111,9 @@ impl ProxyError {
     fn openai_type(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "authentication_error",
-            Self::AllDeploymentsFailed { .. } => "upstream_error",
             // OpenAI's own 429s say which limit: `requests` or `tokens`.
-            Self::RateLimited(_) => "requests",
+            Self::Exhausted(RouteError::RateLimited { .. }) => "requests",
+            Self::Exhausted(_) => "upstream_error",
             Self::Internal => "server_error",
             _ => "invalid_request_error",
         }
@@ -136,8 +130,8 @@ impl ProxyError {
             Self::PayloadTooLarge { .. } => Some("request_too_large"),
             Self::UnsupportedMediaType(_) => Some("unsupported_media_type"),
             Self::BodyTimeout(_) => Some("request_timeout"),
-            Self::AllDeploymentsFailed { .. } => Some("all_deployments_failed"),
-            Self::RateLimited(_) => Some("rate_limit_exceeded"),
+            Self::Exhausted(RouteError::RateLimited { .. }) => Some("rate_limit_exceeded"),
+            Self::Exhausted(_) => Some("all_deployments_failed"),
         }
     }
 
@@ -166,17 +160,17 @@ impl IntoResponse for ProxyError {
         let mut response =
             (self.status(), [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
         match &self {
-            Self::AllDeploymentsFailed { .. } => {
-                // Every deployment was already tried: an SDK retrying would only multiply load.
-                response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
-            }
-            Self::RateLimited(RouteError::RateLimited { retry_after, .. }) => {
+            Self::Exhausted(RouteError::RateLimited { retry_after, .. }) => {
                 // The SDKs honour these (the `-ms` one first) and retry then: by that time
                 // the soonest deployment is free again.
                 let headers = response.headers_mut();
                 headers.insert("retry-after", HeaderValue::from(crate::router::ceil_secs(*retry_after)));
                 let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
                 headers.insert("retry-after-ms", HeaderValue::from(millis));
+            }
+            Self::Exhausted(_) => {
+                // Every deployment was already tried: an SDK retrying would only multiply load.
+                response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
             }
             _ => {}
         }

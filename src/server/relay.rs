@@ -122,7 +122,7 @@ impl Relay {
     fn fail(&mut self, reason: String) -> Option<Bytes> {
         let message = format!("The stream from provider `{}` was interrupted: {reason}", self.provider);
         self.end(StreamEnd::Failed(reason));
-        Some(error_event(&message, "stream_interrupted"))
+        Some(error_event(&message, "upstream_error", "stream_interrupted"))
     }
 
     fn end(&mut self, end: StreamEnd) {

@@ -404,6 +404,21 @@ pub async fn pair(first: Reply, backup: Reply, router: &str) -> (Upstream, Upstr
     (primary, backup, proxy)
 }
 
+/// Every request to model `m` was counted once, and the attempts the metrics count are the
+/// calls the mocks saw.
+pub async fn assert_metrics_match_the_mocks(proxy: &Proxy, upstreams: &[Upstream], requests: usize) {
+    let m = proxy.metrics().await;
+    let sum = |prefix: &str| m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum::<f64>();
+    assert_eq!(sum("llm_proxy_requests_total{model=\"m\""), requests as f64, "every request counted once");
+    let calls: usize = upstreams.iter().map(Upstream::calls).sum();
+    assert_eq!(
+        sum("llm_proxy_upstream_attempts_total{model=\"m\""),
+        calls as f64,
+        "attempts = what the mocks saw"
+    );
+    assert_eq!(m["llm_proxy_in_flight_requests"], 0.0, "nothing left hanging");
+}
+
 pub fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
 }
