@@ -82,7 +82,7 @@ impl Ticket {
     /// The stream ended with `[DONE]`.
     pub fn success(mut self, usage: Option<Usage>) {
         if let Some(permit) = self.permit.take() {
-            permit.success();
+            permit.stream_success();
         }
         self.count(usage);
     }
@@ -172,6 +172,8 @@ impl Router {
                         Served::Json(body)
                     }
                     Answer::Stream { first, rest, done, failed, usage } => {
+                        // The provider serves: a pause ends now, not at the stream's end.
+                        permit.serving();
                         let permit = match permit.is_probe() || permit.is_panic() {
                             true => {
                                 permit.success();

@@ -8,9 +8,10 @@
 //!   or a rate-limit reset header. The deployment is left alone for what the provider asked,
 //!   capped by `max_pause` (default 60 s), or a short default pause when it did not say. A pause
 //!   is not sickness: it never counts toward the failure threshold, never turns into a
-//!   cooldown, ends by itself without a probe, and ends early when a request admitted after
-//!   the limited one succeeds (the provider served a newer request; an older one finishing,
-//!   such as a long stream, says nothing about the limit now).
+//!   cooldown, ends by itself without a probe, and ends early when a request succeeds or a
+//!   stream commits (the provider is serving: a random 429 under load must not take a
+//!   deployment out for everyone); a long stream that ends long after the limit hit does not
+//!   end it.
 //! * The **breaker** counts real failures (5xx without `Retry-After`, timeouts, connect errors,
 //!   bad bodies, 401/403, 404):
 //!   1. **Enabled**: every request is admitted. Each failure bumps a consecutive-failure
@@ -63,13 +64,6 @@ pub struct Health {
     probing: AtomicBool,
     /// Milliseconds since `epoch` (plus one) until which the deployment is paused; 0 = not.
     paused_until: AtomicU64,
-    /// Admissions so far: each permit takes the next number.
-    admissions: AtomicU64,
-    /// The admission number of the latest request that was rate limited. A success ends a
-    /// pause only if its request was admitted after that one: the provider then served a
-    /// newer request than the one it limited. An older one finishing (a long stream admitted
-    /// before the limit hit) says nothing about the limit now.
-    paused_by: AtomicU64,
 }
 
 /// Where a deployment stands, as admin views and metrics show it.
@@ -156,8 +150,6 @@ enum Kind {
 pub struct Permit {
     health: Arc<Health>,
     kind: Kind,
-    /// Its admission number.
-    seq: u64,
 }
 
 impl Health {
@@ -189,8 +181,6 @@ impl Health {
             disabled_until: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             paused_until: AtomicU64::new(0),
-            admissions: AtomicU64::new(0),
-            paused_by: AtomicU64::new(0),
         }
     }
 
@@ -285,7 +275,7 @@ impl Health {
     }
 
     fn permit(self: &Arc<Self>, kind: Kind) -> Permit {
-        Permit { health: Arc::clone(self), kind, seq: self.admissions.fetch_add(1, Ordering::Relaxed) }
+        Permit { health: Arc::clone(self), kind }
     }
 
     /// Whether [`Health::admit`] would let a request through now; no clock read while the
@@ -341,13 +331,19 @@ impl Health {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    fn succeeded(&self, kind: Kind, seq: u64) {
-        self.failures.store(0, Ordering::Release);
-        // The provider served a request newer than the one it limited: the pause ends early.
-        // Compare-and-swap, so a newer pause set meanwhile stays.
+    /// The provider is serving: a pause ends early. Compare-and-swap, so a newer pause set
+    /// meanwhile stays.
+    fn serving(&self) {
         let paused = self.paused_until.load(Ordering::Acquire);
-        if paused != 0 && seq > self.paused_by.load(Ordering::Acquire) {
+        if paused != 0 {
             let _ = self.paused_until.compare_exchange(paused, 0, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    fn succeeded(&self, kind: Kind, ends_pause: bool) {
+        self.failures.store(0, Ordering::Release);
+        if ends_pause {
+            self.serving();
         }
         if kind != Kind::Normal && self.disabled_until.load(Ordering::Acquire) != 0 {
             self.ejections.store(0, Ordering::Release);
@@ -398,11 +394,10 @@ impl Health {
 
     /// Pauses for what the provider asked (or [`DEFAULT_PAUSE`]), capped by `max_pause`;
     /// returns the pause applied.
-    fn rate_limited(&self, kind: Kind, seq: u64, asked: Option<Duration>) -> Duration {
+    fn rate_limited(&self, kind: Kind, asked: Option<Duration>) -> Duration {
         let max = Duration::from_millis(self.max_pause_ms.load(Ordering::Acquire));
         let pause = asked.unwrap_or(DEFAULT_PAUSE).min(max);
         let now = self.now_ms();
-        self.paused_by.fetch_max(seq, Ordering::AcqRel);
         let previous = self.paused_until.fetch_max(now.saturating_add(millis(pause)), Ordering::AcqRel);
         if previous < now && !pause.is_zero() {
             tracing::info!(
@@ -434,9 +429,23 @@ impl Permit {
         self.kind == Kind::Panic
     }
 
-    /// The attempt succeeded.
+    /// The attempt succeeded: the provider serves, so a pause ends early.
     pub fn success(self) {
-        self.health.succeeded(self.kind, self.seq);
+        self.health.succeeded(self.kind, true);
+        self.forget();
+    }
+
+    /// A stream committed (its first content arrived): the provider serves now, so a pause
+    /// ends early. Health is settled at the stream's end ([`Permit::stream_success`]).
+    pub fn serving(&self) {
+        self.health.serving();
+    }
+
+    /// A stream ended well. Unlike [`Permit::success`] it leaves a pause alone: a stream can
+    /// end long after a rate limit hit, and says nothing about the limit now (its commit, when
+    /// it was timely, already did).
+    pub fn stream_success(self) {
+        self.health.succeeded(self.kind, false);
         self.forget();
     }
 
@@ -449,7 +458,7 @@ impl Permit {
     /// The provider is rate limiting: pause for `asked` (its `Retry-After`), capped. Returns
     /// the pause applied.
     pub fn rate_limited(self, asked: Option<Duration>) -> Duration {
-        let pause = self.health.rate_limited(self.kind, self.seq, asked);
+        let pause = self.health.rate_limited(self.kind, asked);
         self.forget();
         pause
     }
@@ -568,21 +577,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn pauses_are_capped_and_a_newer_success_ends_one_early() {
+    async fn pauses_are_capped_and_a_success_ends_one_early() {
         let h = health(3, 600);
         h.set_max_pause(Duration::from_secs(60));
-        let older = h.admit().unwrap();
-        let limited = h.admit().unwrap();
-        let newer = h.admit().unwrap();
+        let stream = h.admit().unwrap();
+        let request = h.admit().unwrap();
         // Retry-After: 1000000 (11 days) is capped.
+        let limited = h.admit().unwrap();
         assert_eq!(limited.rate_limited(Some(Duration::from_secs(1_000_000))), Duration::from_secs(60));
         assert_eq!(h.admit().unwrap_err(), Refusal::Paused(Duration::from_secs(60)));
-        // Admitted before the limited request (a long stream ending now): the pause stays.
-        older.success();
+        // A stream admitted long before, ending now, says nothing about the limit.
+        stream.stream_success();
         assert_eq!(h.admit().unwrap_err(), Refusal::Paused(Duration::from_secs(60)));
-        // Admitted after it, and served: the provider serves again, the pause is over.
-        newer.success();
+        // A request served now does: the provider serves, the pause is over.
+        request.success();
         assert_eq!(h.snapshot().state, State::Available);
+        // So does a stream's commit.
+        let committed = h.admit().unwrap();
+        h.admit().unwrap().rate_limited(None);
+        assert!(h.admit().is_err());
+        committed.serving();
+        assert!(h.admit().is_ok());
+        committed.stream_success();
         assert_eq!(h.admit().unwrap().rate_limited(None), DEFAULT_PAUSE);
     }
 
