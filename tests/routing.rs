@@ -284,7 +284,7 @@ async fn chaos_every_request_ends_well_and_the_numbers_add_up() {
     let upstreams =
         [Upstream::start(chaos()).await, Upstream::start(chaos()).await, Upstream::start(chaos()).await];
     let proxy = Proxy::start(&yaml(
-        "timeout_seconds: 0.3, failure_threshold: 1000, retries: 2, retry_backoff_ms: 5, retry_budget_percent: 50",
+        "timeout_seconds: 1, failure_threshold: 1000, retries: 2, retry_backoff_ms: 5, retry_budget_percent: 50",
         &[("a", &upstreams[0]), ("b", &upstreams[1]), ("c", &upstreams[2])],
         "a: {}, b: {}, c: {priority: 1}",
         "",
@@ -324,8 +324,9 @@ async fn chaos_every_request_ends_well_and_the_numbers_add_up() {
             other => panic!("unexpected status {other}"),
         }
     }
-    // Many fail on purpose (a 429 pauses a deployment until one probe decides); the point is
-    // that each ends in a success or a correct error.
+    // Some fail on purpose (all three deployments hit a hang or a broken stream at once); the
+    // point is that each ends in a success or a correct error. The 1 s timeout leaves room for
+    // a loaded machine: at 0.3 s most attempts once timed out under a parallel build.
     assert!(ok > n / 5, "requests still succeed despite the chaos: {ok}/{n}");
     common::assert_metrics_match_the_mocks(&proxy, &upstreams, n).await;
 }
