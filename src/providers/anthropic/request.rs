@@ -62,7 +62,11 @@ pub(super) fn translate(
         out.insert("top_p".into(), json!(p));
     }
     if let Some(stop) = chat.stop {
-        out.insert("stop_sequences".into(), json!(stop.into_vec()));
+        // Anthropic refuses whitespace-only stop sequences; OpenAI accepts (and ignores) them.
+        let stop: Vec<String> = stop.into_vec().into_iter().filter(|s| !s.trim().is_empty()).collect();
+        if !stop.is_empty() {
+            out.insert("stop_sequences".into(), json!(stop));
+        }
     }
     if let Some(user) = &chat.user {
         out.insert("metadata".into(), json!({"user_id": user}));
@@ -141,7 +145,9 @@ pub(super) fn translate(
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
     }
-    if let Some(choice) = tool_choice {
+    // Anthropic refuses `tool_choice` without `tools` (`parallel_tool_calls: false` alone, or
+    // a `tool_choice` with nothing to choose from): it means nothing then.
+    if let Some(choice) = tool_choice.filter(|_| out.contains_key("tools")) {
         out.insert("tool_choice".into(), choice);
     }
     Ok(Translated { body: Value::Object(out), json_tool, include_usage })
@@ -237,9 +243,10 @@ fn assistant_blocks(message: &Message, param: &str) -> Result<Vec<Value>, Provid
     Ok(blocks)
 }
 
-/// Anthropic refuses empty text blocks, which OpenAI clients send freely.
+/// Anthropic refuses empty and whitespace-only text blocks, which OpenAI clients send freely
+/// (an assistant turn of `" "`, a newline between tool calls).
 fn text_block(text: &str) -> Option<Value> {
-    (!text.is_empty()).then(|| json!({"type": "text", "text": text}))
+    (!text.trim().is_empty()).then(|| json!({"type": "text", "text": text}))
 }
 
 fn image_block(url: &str, param: &str) -> Result<Value, ProviderError> {
@@ -323,14 +330,36 @@ mod tests {
     }
 
     #[test]
+    fn what_anthropic_refuses_is_not_sent() {
+        // `parallel_tool_calls: false` alone: no tools, so no tool_choice.
+        let out = tr(json!({"messages": [{"role": "user", "content": "hi"}], "parallel_tool_calls": false}))
+            .unwrap();
+        assert!(out.body.get("tool_choice").is_none() && out.body.get("tools").is_none(), "{}", out.body);
+        // Whitespace-only text blocks and stop sequences.
+        let out = tr(json!({"stop": ["\n", " ", "END"], "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": " \n"}]},
+            {"role": "assistant", "content": " "},
+            {"role": "user", "content": "again"}]}))
+        .unwrap();
+        assert_eq!(out.body["stop_sequences"], json!(["END"]));
+        let all = out.body["messages"].to_string();
+        assert!(all.contains(r#""text":"hi""#) && all.contains(r#""text":"again""#), "{all}");
+        assert!(!all.contains(r#""text":" ""#) && !all.contains(r#""text":" \n""#), "{all}");
+        let only_blank = tr(json!({"stop": [" "], "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        assert!(only_blank.body.get("stop_sequences").is_none());
+    }
+
+    #[test]
     fn tool_choice_modes_map() {
         for (choice, expected) in [
             (json!("auto"), json!({"type": "auto"})),
             (json!("none"), json!({"type": "none"})),
             (json!({"type": "function", "function": {"name": "f"}}), json!({"type": "tool", "name": "f"})),
         ] {
-            let out =
-                tr(json!({"messages": [{"role": "user", "content": "hi"}], "tool_choice": choice})).unwrap();
+            let tools =
+                json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+            let out = tr(json!({"messages": [{"role": "user", "content": "hi"}], "tools": tools, "tool_choice": choice}))
+                .unwrap();
             assert_eq!(out.body["tool_choice"], expected);
         }
     }

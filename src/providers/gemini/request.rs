@@ -25,9 +25,9 @@ pub(super) fn translate(body: &[u8], stream: bool) -> Result<Translated, Provide
     let chat = ChatBody::parse(body, PROVIDER)?;
     // `user` is an abuse-tracking id Gemini has no field for; it never changes the answer.
     chat.reject_unsupported(PROVIDER, &[])?;
-    if chat.parallel_tool_calls == Some(false) {
-        return Err(unsupported_field("parallel_tool_calls", PROVIDER));
-    }
+    // `parallel_tool_calls: false` has no Gemini equivalent. LangChain, llama-index and
+    // openai-agents send it with every tool call; refusing it would refuse them all, and a
+    // model that may answer one call or several is what every client handles.
     let include_usage = stream && chat.include_usage();
     let (system, contents) = contents(&chat.messages)?;
     let mut out = Map::new();
@@ -345,15 +345,21 @@ mod tests {
                 json!({"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}),
                 "messages[0].tool_call_id",
             ),
-            (
-                json!({"messages": [{"role": "user", "content": "hi"}], "parallel_tool_calls": false}),
-                "parallel_tool_calls",
-            ),
             (json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true}), "logprobs"),
         ] {
             let Err(ProviderError::Unsupported { param: got, message }) = tr(body) else { panic!("{param}") };
             assert_eq!(got.as_deref(), Some(param), "{message}");
         }
+    }
+
+    #[test]
+    fn parallel_tool_calls_false_is_accepted() {
+        // What LangChain's structured output and openai-agents send with every tool call.
+        let body = json!({"messages": [{"role": "user", "content": "hi"}], "parallel_tool_calls": false,
+                          "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]});
+        let out = tr(body).unwrap();
+        assert!(out.get("parallel_tool_calls").is_none());
+        assert_eq!(out["tools"][0]["functionDeclarations"][0]["name"], "f");
     }
 
     #[test]

@@ -193,9 +193,11 @@ impl ChunkWriter {
         self.started = true;
     }
 
-    /// The first chunk of a choice: the role, and empty content as OpenAI sends it.
+    /// The first chunk of a choice: the role alone. Not `content: ""`: whether text or tool
+    /// calls follow is not known yet, and clients such as the Vercel AI SDK turn an empty
+    /// string into an empty text part of a tool-call answer.
     pub fn role(&mut self, choice: u32) {
-        self.chunk(choice, Delta { role: Some("assistant"), content: Some(""), ..Delta::default() }, None);
+        self.chunk(choice, Delta { role: Some("assistant"), ..Delta::default() }, None);
     }
 
     /// A piece of text.
