@@ -54,7 +54,7 @@ pub(super) fn translate(body: &[u8], stream: bool) -> Result<Translated, Provide
         Some(ResponseFormat::JsonObject) => set("responseMimeType", Some(json!("application/json"))),
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             set("responseMimeType", Some(json!("application/json")));
-            set("responseSchema", json_schema.schema.map(schema));
+            set("responseJsonSchema", json_schema.schema.map(schema));
         }
     }
     if !config.is_empty() {
@@ -73,7 +73,7 @@ pub(super) fn translate(body: &[u8], stream: bool) -> Result<Translated, Provide
             declaration["description"] = json!(description);
         }
         if let Some(parameters) = &function.parameters {
-            declaration["parameters"] = schema(parameters.clone());
+            declaration["parametersJsonSchema"] = schema(parameters.clone());
         }
         declarations.push(declaration);
     }
@@ -100,22 +100,15 @@ pub(super) fn translate(body: &[u8], stream: bool) -> Result<Translated, Provide
     Ok(Translated { body: Value::Object(out), include_usage })
 }
 
-/// JSON Schema → Gemini's OpenAPI-subset schema: drops the keywords Gemini rejects
-/// (`additionalProperties`, `$schema`, `strict`), everything else kept as written.
+/// A JSON Schema for Gemini's JSON-Schema fields (`parametersJsonSchema`,
+/// `responseJsonSchema`), which take what pydantic and zod emit (`$ref`/`$defs`,
+/// `type: [.., "null"]`, `additionalProperties`) as written, unlike the OpenAPI-subset
+/// `parameters`/`responseSchema`. Nothing inside is touched (a property may well be named
+/// `strict`); only the top-level `$schema` URI, which names the dialect, is left out.
 fn schema(mut value: Value) -> Value {
-    fn strip(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                for key in ["additionalProperties", "$schema", "strict"] {
-                    map.remove(key);
-                }
-                map.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
+    if let Value::Object(map) = &mut value {
+        map.remove("$schema");
     }
-    strip(&mut value);
     value
 }
 
@@ -323,10 +316,13 @@ mod tests {
         );
         assert_eq!(g["stopSequences"], json!(["X"]));
         assert_eq!(g["responseMimeType"], "application/json");
-        assert_eq!(g["responseSchema"], json!({"type": "object", "properties": {"a": {"type": "string"}}}));
+        assert_eq!(
+            g["responseJsonSchema"],
+            json!({"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string"}}})
+        );
         assert_eq!(
             b["tools"][0]["functionDeclarations"][0],
-            json!({"name": "weather", "parameters": {"type": "object"}})
+            json!({"name": "weather", "parametersJsonSchema": {"type": "object", "additionalProperties": false}})
         );
         assert_eq!(
             b["toolConfig"],
@@ -350,6 +346,27 @@ mod tests {
             let Err(ProviderError::Unsupported { param: got, message }) = tr(body) else { panic!("{param}") };
             assert_eq!(got.as_deref(), Some(param), "{message}");
         }
+    }
+
+    #[test]
+    fn schemas_go_as_json_schema_untouched() {
+        // What pydantic emits for an optional nested model, with a parameter named `strict`.
+        let parameters = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "$defs": {"Opts": {"type": "object", "properties": {"depth": {"type": ["integer", "null"]}}}},
+            "properties": {"strict": {"type": "boolean"}, "opts": {"$ref": "#/$defs/Opts"}},
+            "required": ["strict"], "additionalProperties": false});
+        let out = tr(json!({"messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "strict": true, "parameters": parameters}}]}))
+        .unwrap();
+        let sent = &out["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"];
+        let mut expected = parameters.clone();
+        expected.as_object_mut().unwrap().remove("$schema");
+        assert_eq!(sent, &expected);
+        assert_eq!(
+            sent["properties"]["strict"],
+            json!({"type": "boolean"}),
+            "a parameter named strict stays"
+        );
     }
 
     #[test]
