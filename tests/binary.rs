@@ -321,7 +321,11 @@ fn out_of_file_descriptors_is_logged_counted_and_survived() {
             if let Some(text) = get_body(base, "/metrics") {
                 break text;
             }
-            assert!(std::time::Instant::now() < deadline, "never served again after EMFILE");
+            if std::time::Instant::now() >= deadline {
+                let got = get(base, "/metrics").map(|(h, _)| h);
+                let conn = TcpStream::connect(host).map(|_| ()).map_err(|e| e.to_string());
+                panic!("never served again after EMFILE: {got:?} connect={conn:?}");
+            }
             // Polling, not timing: each try is a connection, and they must not pile up.
             std::thread::sleep(Duration::from_millis(50));
         };

@@ -111,6 +111,7 @@ pub(super) fn translate(
                         id: block.id.unwrap_or_default(),
                         name,
                         arguments: input.to_string(),
+                        signature: None,
                     });
                 }
             }

@@ -14,7 +14,7 @@ use super::request::PROVIDER;
 use super::response::{AnthropicUsage, ErrorDetail, error_status, finish_reason, openai_error_type};
 use crate::providers::ProviderError;
 use crate::providers::translate::invalid_response;
-use crate::providers::translate::response::{ChunkWriter, FinishReason};
+use crate::providers::translate::response::{ChunkWriter, FinishReason, ToolCallOut};
 use crate::providers::translate::stream::{Flow, SseEvent, Translate, upstream_error};
 
 // One struct per event type, parsed after dispatching on the SSE `event:` name (which
@@ -149,9 +149,12 @@ impl Translate for AnthropicStream {
                     "tool_use" => {
                         let tool = self.next_tool;
                         self.next_tool += 1;
-                        let id = content_block.id.as_deref().unwrap_or("");
-                        let name = content_block.name.as_deref().unwrap_or("");
-                        out.tool_call_start(0, tool, id, name, "");
+                        let call = ToolCallOut {
+                            id: content_block.id.unwrap_or_default(),
+                            name: content_block.name.unwrap_or_default(),
+                            ..ToolCallOut::default()
+                        };
+                        out.tool_call_start(0, tool, &call);
                         BlockKind::Tool(tool)
                     }
                     _ => BlockKind::Hidden,

@@ -142,7 +142,11 @@ fn contents(messages: &[Message]) -> Result<(Vec<String>, Vec<Value>), ProviderE
                         format!("{param}.tool_calls[{j}].function.arguments")
                     })?;
                     call_names.insert(&call.id, &call.function.name);
-                    parts.push(json!({"functionCall": {"name": call.function.name, "args": args}}));
+                    let mut part = json!({"functionCall": {"name": call.function.name, "args": args}});
+                    if let Some(signature) = call.thought_signature() {
+                        part["thoughtSignature"] = json!(signature);
+                    }
+                    parts.push(part);
                 }
                 ("model", parts)
             }

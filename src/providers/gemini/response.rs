@@ -55,6 +55,10 @@ pub(super) struct Part {
     pub thought: Option<bool>,
     #[serde(default)]
     pub function_call: Option<FunctionCall>,
+    /// Gemini 3's signature of the thinking behind this part: it must be sent back with the
+    /// function call in the next turn, or the model refuses the conversation.
+    #[serde(default)]
+    pub thought_signature: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +136,7 @@ impl Candidate {
                     id: call.id.unwrap_or_else(tool_call_id),
                     name: call.name,
                     arguments,
+                    signature: part.thought_signature,
                 });
             } else if part.thought != Some(true) {
                 text.push_str(part.text.as_deref().unwrap_or(""));
@@ -236,6 +241,33 @@ mod tests {
 
     fn out(body: Value) -> Value {
         serde_json::from_slice(&translate(body.to_string().as_bytes(), "gemini-x").unwrap().0).unwrap()
+    }
+
+    #[test]
+    fn thought_signatures_ride_on_the_tool_call_and_come_back() {
+        // Gemini 3: the signature of the thinking behind a call, on the call's part.
+        let answer = json!({"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
+            {"functionCall": {"name": "weather", "args": {"city": "Oslo"}}, "thoughtSignature": "c2lnLTE="}]}}]});
+        let (body, _) = translate(answer.to_string().as_bytes(), "gemini-x").unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let call = v["choices"][0]["message"]["tool_calls"][0].clone();
+        assert_eq!(call["extra_content"], json!({"google": {"thought_signature": "c2lnLTE="}}));
+        // The client replays the assistant message as it got it; the signature goes back.
+        let next = json!({"model": "m", "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": null, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": v["choices"][0]["message"]["tool_calls"][0]["id"], "content": "{\"temp\": 3}"}]});
+        let sent = super::super::request::translate(next.to_string().as_bytes(), false).unwrap().body;
+        assert_eq!(
+            sent["contents"][1]["parts"][0],
+            json!({"functionCall": {"name": "weather", "args": {"city": "Oslo"}}, "thoughtSignature": "c2lnLTE="})
+        );
+        // Without one (older models, other providers' history), nothing is invented.
+        let plain = json!({"model": "m", "messages": [{"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "ok"}]});
+        let sent = super::super::request::translate(plain.to_string().as_bytes(), false).unwrap().body;
+        assert!(sent["contents"][1]["parts"][0].get("thoughtSignature").is_none());
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Translate for GeminiStream {
             out.content(index, &text);
             for call in calls {
                 // Gemini sends each call whole: its first delta carries all of it.
-                out.tool_call_start(index, state.tool_calls, &call.id, &call.name, &call.arguments);
+                out.tool_call_start(index, state.tool_calls, &call);
                 state.tool_calls += 1;
             }
             if let Some(reason) = reason {
@@ -136,6 +136,21 @@ mod tests {
         assert_eq!((&call["index"], &call["function"]["arguments"]), (&json!(0), &json!("{\"a\":1}")));
         assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 6);
+    }
+
+    #[test]
+    fn a_streamed_call_carries_its_thought_signature() {
+        let (chunks, done, end) = run(
+            &[
+                json!({"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
+                {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}]}}]}),
+            ],
+            false,
+        );
+        assert!(done && end.is_ok());
+        let call =
+            chunks.iter().find_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0).cloned()).unwrap();
+        assert_eq!(call["extra_content"]["google"]["thought_signature"], "c2ln");
     }
 
     #[test]

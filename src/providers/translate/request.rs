@@ -110,6 +110,30 @@ pub(crate) struct ImageUrl {
 pub(crate) struct ToolCall {
     pub id: String,
     pub function: FunctionCall,
+    /// Provider extras a client replays as it got them (Gemini's thought signature).
+    #[serde(default)]
+    pub extra_content: Option<ExtraContent>,
+}
+
+/// `extra_content` of a tool call.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExtraContent {
+    #[serde(default)]
+    pub google: Option<GoogleExtra>,
+}
+
+/// `extra_content.google`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GoogleExtra {
+    #[serde(default)]
+    pub thought_signature: Option<String>,
+}
+
+impl ToolCall {
+    /// The Gemini thought signature the client sent back, if any.
+    pub fn thought_signature(&self) -> Option<&str> {
+        self.extra_content.as_ref()?.google.as_ref()?.thought_signature.as_deref()
+    }
 }
 
 /// The function a tool call names, with its arguments as a JSON string.

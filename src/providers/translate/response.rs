@@ -25,11 +25,20 @@ pub(crate) enum FinishReason {
 pub(crate) use crate::usage::Usage;
 
 /// A tool call in an answer, arguments already a JSON string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ToolCallOut {
     pub id: String,
     pub name: String,
     pub arguments: String,
+    /// Gemini's thought signature for this call, which must come back with it next turn.
+    pub signature: Option<String>,
+}
+
+/// Where a Gemini thought signature rides on an OpenAI tool call, as Google's own
+/// OpenAI-compatible endpoint puts it: `extra_content.google.thought_signature`. Clients that
+/// replay the assistant message as they got it (every SDK's tool loop) send it back.
+pub(crate) fn signature_extra(signature: &str) -> Value {
+    json!({"google": {"thought_signature": signature}})
 }
 
 /// One choice of a complete answer.
@@ -58,8 +67,12 @@ pub(crate) fn completion(id: &str, model: &str, choices: Vec<ChoiceOut>, usage: 
                     .tool_calls
                     .iter()
                     .map(|call| {
-                        json!({"id": call.id, "type": "function",
-                               "function": {"name": call.name, "arguments": call.arguments}})
+                        let mut out = json!({"id": call.id, "type": "function",
+                               "function": {"name": call.name, "arguments": call.arguments}});
+                        if let Some(signature) = &call.signature {
+                            out["extra_content"] = signature_extra(signature);
+                        }
+                        out
                     })
                     .collect();
             }
@@ -117,6 +130,8 @@ struct ToolCallDelta<'a> {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
     function: FunctionDelta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_content: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -208,13 +223,15 @@ impl ChunkWriter {
         }
     }
 
-    /// The first delta of a tool call: the only one with its `id`, `type` and `name`.
-    pub fn tool_call_start(&mut self, choice: u32, index: u32, id: &str, name: &str, arguments: &str) {
+    /// The first delta of a tool call: the only one with its `id`, `type`, `name` and (Gemini)
+    /// thought signature.
+    pub fn tool_call_start(&mut self, choice: u32, index: u32, call: &ToolCallOut) {
         let call = ToolCallDelta {
             index,
-            id: Some(id),
+            id: Some(&call.id),
             kind: Some("function"),
-            function: FunctionDelta { name: Some(name), arguments },
+            function: FunctionDelta { name: Some(&call.name), arguments: &call.arguments },
+            extra_content: call.signature.as_deref().map(signature_extra),
         };
         self.chunk(choice, Delta { tool_calls: Some([call]), ..Delta::default() }, None);
         self.meaningful = true;
@@ -228,6 +245,7 @@ impl ChunkWriter {
                 id: None,
                 kind: None,
                 function: FunctionDelta { name: None, arguments: fragment },
+                extra_content: None,
             };
             self.chunk(choice, Delta { tool_calls: Some([call]), ..Delta::default() }, None);
         }
@@ -340,7 +358,11 @@ mod tests {
         w.identify("msg_1", "claude");
         w.role(0);
         w.content(0, "");
-        w.tool_call_start(0, 0, "call_1", "f", "");
+        w.tool_call_start(
+            0,
+            0,
+            &ToolCallOut { id: "call_1".into(), name: "f".into(), ..ToolCallOut::default() },
+        );
         w.tool_arguments(0, 0, "{}");
         w.finish(0, FinishReason::ToolCalls);
         w.usage(Usage { prompt_tokens: 3, completion_tokens: 2, cached_tokens: Some(1), ..Usage::default() });
@@ -373,7 +395,12 @@ mod tests {
             "m",
             vec![ChoiceOut {
                 content: None,
-                tool_calls: vec![ToolCallOut { id: "c".into(), name: "f".into(), arguments: "{}".into() }],
+                tool_calls: vec![ToolCallOut {
+                    id: "c".into(),
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                    ..ToolCallOut::default()
+                }],
                 finish_reason: Some(FinishReason::ToolCalls),
             }],
             Some(Usage { prompt_tokens: 1, completion_tokens: 2, ..Usage::default() }),
