@@ -7,7 +7,6 @@ own retry succeeds once the pause is over, as it would talking to OpenAI directl
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
@@ -77,12 +76,10 @@ def test_a_rate_limit_is_a_rate_limit_error_and_the_sdks_retry_succeeds(proxy):
 
     # Still paused: the proxy answers 429 itself, the SDK waits as told and retries.
     client = openai.OpenAI(base_url=proxy["base_url"], api_key="unused", max_retries=3)
-    started = time.monotonic()
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
     )
     assert raw.parse().choices[0].message.content == "after the pause"
     assert raw.headers["x-llm-proxy-provider"] == "limited"
     assert raw.retries_taken >= 1
-    assert time.monotonic() - started < 10
     assert OnceLimited.calls == 2, "the upstream saw the first request and the retry that succeeded"
