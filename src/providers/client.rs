@@ -121,15 +121,52 @@ impl Upstream {
 pub(crate) fn relayed_headers(headers: &HeaderMap) -> HeaderMap {
     let mut relayed = HeaderMap::new();
     for (name, value) in headers {
-        if super::relays_upstream_header(name.as_str())
-            && let Ok(renamed) = HeaderName::from_bytes(
-                format!("{}{}", super::UPSTREAM_HEADER_PREFIX, name.as_str()).as_bytes(),
-            )
-        {
+        if let Some(renamed) = relayed_name(name.as_str()) {
             relayed.append(renamed, value.clone());
         }
     }
     relayed
+}
+
+/// The relayed name of an upstream header, if it is relayed: the ones OpenAI and Anthropic
+/// send on every answer are spelled out, so renaming them allocates nothing.
+fn relayed_name(name: &str) -> Option<HeaderName> {
+    macro_rules! known {
+        ($($name:literal),* $(,)?) => {
+            match name {
+                $($name => return Some(HeaderName::from_static(concat!("x-llm-proxy-upstream-", $name))),)*
+                _ => {}
+            }
+        };
+    }
+    known!(
+        "x-request-id",
+        "request-id",
+        "openai-processing-ms",
+        "retry-after",
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-reset-tokens",
+        "anthropic-ratelimit-requests-limit",
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-limit",
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset",
+        "anthropic-ratelimit-output-tokens-limit",
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+    );
+    if !super::relays_upstream_header(name) {
+        return None;
+    }
+    HeaderName::from_bytes(format!("{}{name}", super::UPSTREAM_HEADER_PREFIX).as_bytes()).ok()
 }
 
 /// The body of a response that must be `text/event-stream`, as it arrives.
@@ -220,6 +257,30 @@ pub(crate) fn join_uri(base: &str, path: &str) -> Result<Uri, BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_headers_are_relayed_by_name_only() {
+        let mut upstream = HeaderMap::new();
+        for (name, value) in [
+            ("x-request-id", "req_1"),
+            ("x-ratelimit-remaining-tokens", "99"),
+            ("x-ratelimit-limit-project-tokens", "7"),
+            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:00Z"),
+            ("set-cookie", "s=1"),
+            ("server", "cloudflare"),
+        ] {
+            upstream.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let relayed = relayed_headers(&upstream);
+        let names: Vec<&str> = relayed.keys().map(HeaderName::as_str).collect();
+        assert_eq!(relayed.len(), 4, "{names:?}");
+        assert_eq!(relayed["x-llm-proxy-upstream-x-request-id"], "req_1");
+        assert_eq!(
+            relayed["x-llm-proxy-upstream-x-ratelimit-limit-project-tokens"], "7",
+            "unlisted x-ratelimit-* too"
+        );
+        assert!(relayed.get("x-llm-proxy-upstream-set-cookie").is_none());
+    }
 
     #[test]
     fn path_segments_cannot_escape() {
