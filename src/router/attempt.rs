@@ -13,15 +13,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::StatusCode;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::HeaderMap;
 use tokio::time::{Instant, timeout_at};
 
 use super::classify::{Verdict, classify};
 use super::health::Permit;
 use super::limits::Caps;
 use super::outcome::{AttemptOutcome, AttemptRecord, RouteError};
-use super::{Deployment, Inbound, ModelRoute, Pass, Router, Run, Served};
+use super::{Deployment, Inbound, ModelRoute, Pass, Router, Run, Served, Stop};
 use crate::api::request::Operation;
 use crate::metrics::{DeploymentMetrics, Outcome};
 use crate::providers::{Call, FORWARDED_HEADERS, Frames, Payload, ProviderError};
@@ -31,11 +30,8 @@ use crate::usage::Usage;
 /// How trying one deployment ended.
 pub(super) enum Tried {
     Served(Served),
-    ClientError {
-        status: StatusCode,
-        content_type: Option<HeaderValue>,
-        body: Bytes,
-    },
+    /// The upstream judged the request bad: routing stops and relays its answer.
+    ClientError(Stop),
     /// Tried, and failed or was rate limited.
     Failed,
     /// Not attempted: paused, ejected, over a cap, or the provider cannot serve the request.
@@ -220,7 +216,12 @@ impl Router {
                 run.upstream_time += elapsed;
                 drop(permit);
                 deployment.metrics.attempt(Outcome::ClientError, elapsed, stream);
-                Tried::ClientError { status, content_type, body }
+                Tried::ClientError(Stop::ClientError {
+                    provider: Arc::clone(&deployment.provider_name),
+                    status,
+                    content_type,
+                    body,
+                })
             }
             (Verdict::RateLimited { retry_after }, error) => {
                 run.attempts += 1;

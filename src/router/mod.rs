@@ -360,14 +360,7 @@ impl Router {
                 }
                 match self.try_deployment(route, chosen, inbound, Pass::Normal, run).await {
                     attempt::Tried::Served(served) => return Ok((Arc::clone(&chosen.provider_name), served)),
-                    attempt::Tried::ClientError { status, content_type, body } => {
-                        return Err(Stop::ClientError {
-                            provider: Arc::clone(&chosen.provider_name),
-                            status,
-                            content_type,
-                            body,
-                        });
-                    }
+                    attempt::Tried::ClientError(stop) => return Err(stop),
                     attempt::Tried::Failed => {
                         run.failed = true;
                         last_failed = Some(index);
@@ -407,14 +400,7 @@ impl Router {
             }
             match self.try_deployment(route, deployment, inbound, Pass::Panic, run).await {
                 attempt::Tried::Served(served) => return Ok((Arc::clone(&deployment.provider_name), served)),
-                attempt::Tried::ClientError { status, content_type, body } => {
-                    return Err(Stop::ClientError {
-                        provider: Arc::clone(&deployment.provider_name),
-                        status,
-                        content_type,
-                        body,
-                    });
-                }
+                attempt::Tried::ClientError(stop) => return Err(stop),
                 attempt::Tried::Failed => run.failed = true,
                 attempt::Tried::Skipped => {}
             }
