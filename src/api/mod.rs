@@ -1,6 +1,7 @@
 //! The OpenAI wire types clients see. Requests are parsed only as far as routing needs
 //! (`chat`); responses the proxy writes itself are defined here.
 
+pub mod dialect;
 pub mod request;
 
 use serde::Serialize;
