@@ -8,8 +8,10 @@
 //! adapter translates Chat to its own format, and its Chat answer is translated back into the
 //! client's dialect here.
 
-pub(crate) mod messages;
-pub(crate) mod responses;
+#[doc(hidden)]
+pub mod messages;
+#[doc(hidden)]
+pub mod responses;
 
 use bytes::BytesMut;
 
