@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod conversations;
 pub mod dialect;
 #[doc(hidden)]
 pub mod fuzzing;

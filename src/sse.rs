@@ -10,7 +10,8 @@
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
-use crate::api::{ErrorBody, ErrorEnvelope};
+use crate::api::dialect::Dialect;
+use crate::api::{AnthropicError, ErrorBody, ErrorEnvelope};
 use crate::usage::Usage;
 
 /// Largest single event held while waiting for its end.
@@ -19,14 +20,34 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// `data: {"error":{…}}\n\n`, the mid-stream error the official SDKs raise as `APIError`;
 /// `kind` is its OpenAI `type` (`upstream_error`, `server_error`).
 pub fn error_event(message: &str, kind: &str, code: &str) -> Bytes {
-    let body = ErrorEnvelope { error: ErrorBody { message, kind, param: None, code: Some(code) } }.to_bytes();
-    let mut event = BytesMut::with_capacity(body.len() + 8);
+    error_event_in(Dialect::Chat, message, kind, code)
+}
+
+/// The proxy's own error event in a client dialect: OpenAI's `data: {"error":…}`, the
+/// Responses API's `error` event, or Anthropic's `event: error`.
+pub fn error_event_in(dialect: Dialect, message: &str, kind: &str, code: &str) -> Bytes {
+    let (name, body) = match dialect {
+        Dialect::Chat => (
+            None,
+            ErrorEnvelope { error: ErrorBody { message, kind, param: None, code: Some(code) } }.to_bytes(),
+        ),
+        Dialect::Responses => {
+            let body = serde_json::json!({"type": "error", "code": code, "message": message, "param": null});
+            (Some("error"), serde_json::to_vec(&body).map(Bytes::from).unwrap_or_default())
+        }
+        Dialect::Messages => (Some("error"), AnthropicError::new("api_error", message).to_bytes()),
+    };
+    let mut event = BytesMut::with_capacity(body.len() + 24);
+    if let Some(name) = name {
+        event.extend_from_slice(b"event: ");
+        event.extend_from_slice(name.as_bytes());
+        event.extend_from_slice(b"\n");
+    }
     event.extend_from_slice(b"data: ");
     event.extend_from_slice(&body);
     event.extend_from_slice(b"\n\n");
     event.freeze()
 }
-
 /// What one call to [`EventScanner::push`] found.
 #[derive(Debug, Default)]
 pub struct Scanned {

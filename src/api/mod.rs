@@ -1,5 +1,6 @@
-//! The OpenAI wire types clients see. Requests are parsed only as far as routing needs
-//! (`chat`); responses the proxy writes itself are defined here.
+//! The wire types clients see, per dialect. Requests are parsed only as far as routing needs
+//! (`request`); the bodies the proxy writes itself (error envelopes, the models list) are
+//! defined here.
 
 pub mod dialect;
 pub mod request;
@@ -32,6 +33,55 @@ impl ErrorEnvelope<'_> {
     /// Serializes to JSON bytes. Serializing these plain fields cannot fail.
     pub fn to_bytes(&self) -> bytes::Bytes {
         serde_json::to_vec(self).map(bytes::Bytes::from).unwrap_or_default()
+    }
+}
+
+/// Anthropic's error body: `{"type":"error","error":{"type","message"}}`, which the
+/// `anthropic` SDKs read to pick their exception class.
+#[derive(Debug, Serialize)]
+pub struct AnthropicError<'a> {
+    /// Always `error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The error itself.
+    pub error: AnthropicErrorBody<'a>,
+}
+
+/// The inside of [`AnthropicError`].
+#[derive(Debug, Serialize)]
+pub struct AnthropicErrorBody<'a> {
+    /// The error class, e.g. `overloaded_error` (see [`anthropic_error_type`]).
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Human-readable; never contains a secret.
+    pub message: &'a str,
+}
+
+impl<'a> AnthropicError<'a> {
+    /// An error of class `kind` saying `message`.
+    pub fn new(kind: &'a str, message: &'a str) -> Self {
+        Self { kind: "error", error: AnthropicErrorBody { kind, message } }
+    }
+
+    /// Serializes to JSON bytes. Serializing these plain fields cannot fail.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        serde_json::to_vec(self).map(bytes::Bytes::from).unwrap_or_default()
+    }
+}
+
+/// Anthropic's error class for an HTTP status, as its API documents them.
+pub fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        400 | 408 | 415 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        _ => "api_error",
     }
 }
 

@@ -1,12 +1,16 @@
-//! An inbound request (chat completion or embeddings): the client's exact bytes, plus the few
-//! fields the proxy routes on. Nothing else is parsed, so unknown fields pass through untouched.
+//! An inbound request in any client dialect (chat completion, embeddings, Responses,
+//! Anthropic Messages, token count): the client's exact bytes, plus the few fields the proxy
+//! routes on. Nothing else is parsed, so unknown fields pass through untouched.
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::dialect::Dialect;
 
 /// What a request asks for: which endpoint it came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,19 +19,37 @@ pub enum Operation {
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
 }
 
 impl Operation {
-    /// The endpoint's name in messages: `chat completions`, `embeddings`.
+    /// The endpoint's name in messages: `chat completions`, `embeddings`, …
     pub fn name(self) -> &'static str {
         match self {
             Self::Chat => "chat completions",
             Self::Embeddings => "embeddings",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
+            Self::CountTokens => "token counting",
+        }
+    }
+
+    /// The dialect the client speaks on this endpoint.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Self::Chat | Self::Embeddings => Dialect::Chat,
+            Self::Responses => Dialect::Responses,
+            Self::Messages | Self::CountTokens => Dialect::Messages,
         }
     }
 }
 
-/// A request the client sent to `POST /v1/chat/completions` or `POST /v1/embeddings`.
+/// A request the client sent to one of the generative endpoints.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     operation: Operation,
@@ -40,6 +62,18 @@ pub struct ApiRequest {
     stream_options: Option<Range<usize>>,
     /// The client asked for the usage chunk (`stream_options.include_usage: true`).
     include_usage: bool,
+    /// The same request in Chat Completions, made on first need (the first attempt at an
+    /// upstream that does not speak this request's dialect) and kept for the next ones.
+    as_chat: Arc<OnceLock<Result<ApiRequest, Untranslatable>>>,
+}
+
+/// Why a request could not be put in another dialect: what is missing there, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untranslatable {
+    /// What cannot be expressed, naming the field.
+    pub message: String,
+    /// The field at fault.
+    pub param: Option<String>,
 }
 
 /// Why a request body was refused; `param` names the offending field.
@@ -64,6 +98,8 @@ struct Head<'a> {
     input: Option<&'a RawValue>,
     #[serde(borrow)]
     stream_options: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_tokens: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +122,28 @@ impl ApiRequest {
     /// Checks an embeddings body: a JSON object with a string `model` and an `input`.
     pub fn parse_embeddings(body: Bytes) -> Result<Self, InvalidRequest> {
         Self::parse_for(Operation::Embeddings, body)
+    }
+
+    /// Checks a Responses body: a JSON object with a string `model` and an `input` that is a
+    /// string or an array (the fields inside are the translator's or the upstream's to judge).
+    pub fn parse_responses(body: Bytes) -> Result<Self, InvalidRequest> {
+        Self::parse_for(Operation::Responses, body)
+    }
+
+    /// Checks an Anthropic Messages body: a string `model`, a non-empty `messages` array and
+    /// a `max_tokens` number, as Anthropic requires.
+    pub fn parse_messages(body: Bytes) -> Result<Self, InvalidRequest> {
+        Self::parse_for(Operation::Messages, body)
+    }
+
+    /// Checks a `count_tokens` body: a string `model` and a non-empty `messages` array.
+    pub fn parse_count_tokens(body: Bytes) -> Result<Self, InvalidRequest> {
+        Self::parse_for(Operation::CountTokens, body)
+    }
+
+    /// Parses `body` as a request for `operation`.
+    pub fn parse_as(operation: Operation, body: Bytes) -> Result<Self, InvalidRequest> {
+        Self::parse_for(operation, body)
     }
 
     fn parse_for(operation: Operation, body: Bytes) -> Result<Self, InvalidRequest> {
@@ -116,14 +174,37 @@ impl ApiRequest {
             return Err(invalid("`model` must not be empty", Some("model")));
         }
         match operation {
-            Operation::Chat => {
+            Operation::Chat | Operation::Messages | Operation::CountTokens => {
                 let messages = head
                     .messages
                     .ok_or_else(|| invalid("missing required parameter: 'messages'", Some("messages")))?;
                 if !is_non_empty_array(messages.get()) {
                     return Err(invalid("`messages` must be a non-empty array", Some("messages")));
                 }
+                if operation == Operation::Messages {
+                    match head.max_tokens.map(|m| m.get().trim_start()) {
+                        Some(n) if n.starts_with(|c: char| c.is_ascii_digit()) => {}
+                        None | Some("null") => {
+                            return Err(invalid("max_tokens: Field required", Some("max_tokens")));
+                        }
+                        Some(_) => {
+                            return Err(invalid(
+                                "`max_tokens` must be a positive integer",
+                                Some("max_tokens"),
+                            ));
+                        }
+                    }
+                }
             }
+            Operation::Responses => match head.input.map(|i| i.get().trim_start()) {
+                None | Some("null") => {
+                    return Err(invalid("missing required parameter: 'input'", Some("input")));
+                }
+                Some(input) if input.starts_with('"') || input.starts_with('[') => {}
+                Some(_) => {
+                    return Err(invalid("`input` must be a string or an array of items", Some("input")));
+                }
+            },
             Operation::Embeddings => match head.input.map(|i| i.get().trim_start()) {
                 None | Some("null") => {
                     return Err(invalid("missing required parameter: 'input'", Some("input")));
@@ -155,8 +236,10 @@ impl ApiRequest {
         let stream_options = head.stream_options.map(span_of);
         let stream = match head.stream.map(RawValue::get) {
             None | Some("null" | "false") => false,
-            Some("true") if operation == Operation::Chat => true,
-            Some("true") => return Err(invalid("embeddings cannot be streamed", Some("stream"))),
+            Some("true") if !matches!(operation, Operation::Embeddings | Operation::CountTokens) => true,
+            Some("true") => {
+                return Err(invalid(format!("{} cannot be streamed", operation.name()), Some("stream")));
+            }
             Some(_) => return Err(invalid("`stream` must be a boolean", Some("stream"))),
         };
         Ok(Self {
@@ -167,7 +250,26 @@ impl ApiRequest {
             stream_options,
             include_usage,
             body,
+            as_chat: Arc::default(),
         })
+    }
+
+    /// The dialect the client speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.operation.dialect()
+    }
+
+    /// This request as a Chat Completions request, translated by `translate` on the first
+    /// call only (failover to a second translating upstream reuses it).
+    pub fn as_chat(
+        &self,
+        translate: impl FnOnce(&[u8]) -> Result<Bytes, Untranslatable>,
+    ) -> Result<&ApiRequest, Untranslatable> {
+        let translated = self.as_chat.get_or_init(|| {
+            let body = translate(&self.body)?;
+            Self::parse(body).map_err(|invalid| Untranslatable { message: invalid.message, param: None })
+        });
+        translated.as_ref().map_err(Clone::clone)
     }
 
     /// Which endpoint the request came to.

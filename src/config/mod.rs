@@ -46,6 +46,14 @@ pub struct ServerConfig {
     /// Largest request body accepted; larger ones get 413.
     #[serde(default = "default_max_body_bytes", deserialize_with = "de::number")]
     pub max_body_bytes: usize,
+    /// How long a Responses API answer stays retrievable (`previous_response_id`,
+    /// `GET /v1/responses/{id}`) in the proxy's memory. Startup-only.
+    #[serde(default = "default_responses_ttl", deserialize_with = "de::seconds")]
+    pub responses_ttl_seconds: Duration,
+    /// The memory all kept Responses answers may take, in bytes; the least recently used go
+    /// first. Startup-only.
+    #[serde(default = "default_responses_max_bytes", deserialize_with = "de::number")]
+    pub responses_max_bytes: u64,
     /// How long in-flight requests and streams may run after SIGTERM before the process exits.
     #[serde(default = "default_shutdown_grace", deserialize_with = "de::seconds")]
     pub shutdown_grace_seconds: Duration,
@@ -325,6 +333,12 @@ fn default_listen() -> String {
 fn default_max_body_bytes() -> usize {
     32 * 1024 * 1024
 }
+fn default_responses_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_responses_max_bytes() -> u64 {
+    256 * 1024 * 1024
+}
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
@@ -371,6 +385,8 @@ impl Default for ServerConfig {
             listen: default_listen(),
             master_key: None,
             max_body_bytes: default_max_body_bytes(),
+            responses_ttl_seconds: default_responses_ttl(),
+            responses_max_bytes: default_responses_max_bytes(),
             shutdown_grace_seconds: default_shutdown_grace(),
             shutdown_delay_seconds: default_shutdown_delay(),
             header_read_timeout_seconds: default_header_read_timeout(),

@@ -36,3 +36,142 @@ pub(crate) trait FromChat: Send + 'static {
     /// follows.
     fn error(&mut self, data: &str, out: &mut BytesMut);
 }
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::HeaderMap;
+use http::header::HeaderValue;
+
+use crate::api::request::{ApiRequest, Operation, Untranslatable};
+use crate::providers::{Call, Payload, Provider, ProviderError, Reply};
+
+mod reframe;
+
+/// What one attempt needs besides the request: the deployment's model and the client's
+/// headers meant for the upstream.
+pub struct Attempt<'a> {
+    /// The deployment's `model_id`, JSON-encoded (what `model` becomes in the body).
+    pub model_id_json: &'a str,
+    /// The deployment's `model_id`.
+    pub model_id: Arc<str>,
+    /// Sent upstream as `x-request-id`.
+    pub request_id: HeaderValue,
+    /// The client's headers meant for this upstream.
+    pub forwarded: HeaderMap,
+}
+
+/// Sends `request` to `provider` in the client's dialect when the provider speaks it, else
+/// through Chat Completions; the answer comes back in the client's dialect either way.
+pub fn send<'a>(
+    provider: &'a dyn Provider,
+    request: &ApiRequest,
+    attempt: Attempt<'_>,
+) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+    let dialect = request.dialect();
+    let native = |body: Bytes, client_wants_usage: bool| Call {
+        dialect,
+        body,
+        stream: request.stream(),
+        model_id: Arc::clone(&attempt.model_id),
+        request_id: attempt.request_id.clone(),
+        forwarded: attempt.forwarded.clone(),
+        client_wants_usage,
+    };
+    match request.operation() {
+        Operation::Embeddings => {
+            provider.embeddings(native(request.body_with_model(attempt.model_id_json), false))
+        }
+        Operation::Chat => provider.chat(native(
+            request.upstream_body(attempt.model_id_json, provider.asks_for_stream_usage()),
+            request.include_usage(),
+        )),
+        Operation::CountTokens if provider.speaks(Dialect::Messages) => {
+            provider.count_tokens(native(request.body_with_model(attempt.model_id_json), false))
+        }
+        Operation::CountTokens => {
+            let counted = messages::estimate_input_tokens(request.body())
+                .map(|tokens| Reply::json(Bytes::from(format!(r#"{{"input_tokens":{tokens}}}"#)), None));
+            Box::pin(std::future::ready(counted))
+        }
+        Operation::Responses | Operation::Messages if provider.speaks(dialect) => {
+            provider.chat(native(request.body_with_model(attempt.model_id_json), true))
+        }
+        Operation::Responses | Operation::Messages => {
+            let chat = match request.as_chat(|body| to_chat(dialect, body)) {
+                Ok(chat) => chat,
+                Err(Untranslatable { message, param }) => {
+                    return Box::pin(std::future::ready(Err(ProviderError::Unsupported { message, param })));
+                }
+            };
+            let call = Call {
+                dialect: Dialect::Chat,
+                body: chat.upstream_body(attempt.model_id_json, provider.asks_for_stream_usage()),
+                // The writer needs the usage for its closing event.
+                client_wants_usage: true,
+                ..native(Bytes::new(), true)
+            };
+            let client_body = request.body().clone();
+            let sent = provider.chat(call);
+            Box::pin(async move {
+                let reply = sent.await.map_err(|error| error_from_chat(dialect, error))?;
+                from_chat(dialect, &client_body, reply)
+            })
+        }
+    }
+}
+
+/// A request in `dialect` as Chat Completions.
+fn to_chat(dialect: Dialect, body: &[u8]) -> Result<Bytes, Untranslatable> {
+    let translated = match dialect {
+        Dialect::Chat => return Ok(Bytes::copy_from_slice(body)),
+        Dialect::Responses => responses::to_chat(body),
+        Dialect::Messages => messages::to_chat(body),
+    };
+    translated.map_err(|error| match error {
+        ProviderError::Unsupported { message, param } => Untranslatable { message, param },
+        other => Untranslatable { message: other.to_string(), param: None },
+    })
+}
+
+/// A Chat answer as `dialect`'s answer to `request`.
+fn from_chat(dialect: Dialect, request: &Bytes, reply: Reply) -> Result<Reply, ProviderError> {
+    let Reply { payload, headers, usage } = reply;
+    let payload = match payload {
+        Payload::Json(chat) => Payload::Json(match dialect {
+            Dialect::Chat => chat,
+            Dialect::Responses => responses::answer(request, &new_id("resp_"), &chat)?,
+            Dialect::Messages => messages::answer(request, &chat)?,
+        }),
+        Payload::Stream(frames) => Payload::Stream(match dialect {
+            Dialect::Chat => frames,
+            Dialect::Responses => reframe::reframe(frames, responses::writer(request, &new_id("resp_"))),
+            Dialect::Messages => reframe::reframe(frames, messages::writer(request)),
+        }),
+    };
+    Ok(Reply { payload, headers, usage })
+}
+
+/// An upstream's refusal, as the client's dialect words it (the status is kept).
+fn error_from_chat(dialect: Dialect, error: ProviderError) -> ProviderError {
+    match (dialect, error) {
+        (Dialect::Messages, ProviderError::Status { status, retry_after, body, .. }) => {
+            ProviderError::Status {
+                status,
+                retry_after,
+                content_type: Some(HeaderValue::from_static("application/json")),
+                body: messages::error_body(status, &body),
+            }
+        }
+        (_, error) => error,
+    }
+}
+
+/// A fresh id with `prefix`, in the style of the provider's own (`resp_…`, `msg_…`).
+pub(crate) fn new_id(prefix: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + 32);
+    id.push_str(prefix);
+    id.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    id
+}

@@ -1,10 +1,12 @@
 //! Provider adapters: one folder per wire format, all behind [`Provider`].
 //!
-//! An adapter translates a chat request into its provider's format, sends it with the
-//! provider's pooled client, and hands back either a complete OpenAI-format body or a stream
-//! of [`Frame`]s: whole OpenAI-format SSE events, each saying whether the stream has said
-//! anything yet (the router commits on meaning, not on bytes), whether it is complete, and the
-//! usage reported so far. It reports what went wrong as a [`ProviderError`]; deciding what that
+//! An adapter takes a request in a client dialect it speaks ([`Provider::speaks`]; every
+//! adapter speaks OpenAI Chat Completions, translating it to its provider's format where that
+//! differs), sends it with the provider's pooled client, and hands back either a complete body
+//! in that dialect or a stream of [`Frame`]s: whole SSE events, each saying whether the stream
+//! has said anything yet (the router commits on meaning, not on bytes), whether it is complete,
+//! and the usage reported so far. Requests in a dialect an adapter does not speak are
+//! translated to Chat Completions first, by `crate::dialect`. It reports what went wrong as a [`ProviderError`]; deciding what that
 //! means (fail over, pause, or not) is the router's job (`router::classify`).
 
 pub mod anthropic;
@@ -28,6 +30,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderValue};
 use serde_yaml_ng::Value;
 
+pub use crate::api::dialect::Dialect;
 use crate::validate::Problems;
 
 /// One upstream provider, as configured under `providers:`.
@@ -37,6 +40,13 @@ use crate::validate::Problems;
 /// when the whole body is read. The router bounds it with the configured timeout and may drop
 /// it at any point (the client went away), which must cancel the upstream request.
 pub trait Provider: Send + Sync + 'static {
+    /// Whether this provider takes requests in `dialect` as they are, and answers in it:
+    /// Chat Completions always; Anthropic Messages for Anthropic, OpenAI Responses for OpenAI
+    /// and Azure (where enabled). The client's bytes are then relayed both ways untouched.
+    fn speaks(&self, dialect: Dialect) -> bool {
+        dialect == Dialect::Chat
+    }
+
     /// Whether this provider streams OpenAI's format itself and should be asked for usage
     /// (`stream_options.include_usage`) on every stream, so that tokens are counted even
     /// when the client did not ask; [`Call::client_wants_usage`] then says whether to keep
@@ -51,8 +61,16 @@ pub trait Provider: Send + Sync + 'static {
         &[]
     }
 
-    /// Sends one chat completion attempt.
+    /// Sends one generative attempt, in [`Call::dialect`] (one this provider speaks).
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>>;
+
+    /// Counts the input tokens of an Anthropic Messages request (`POST
+    /// /v1/messages/count_tokens`), for providers that speak Messages; answers
+    /// `{"input_tokens": N}`.
+    fn count_tokens(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        drop(call);
+        Box::pin(std::future::ready(Err(ProviderError::unsupported("token counting is not supported", None))))
+    }
 
     /// Sends one embeddings attempt; answers [`Reply::Json`] in OpenAI's format. Providers
     /// without embeddings keep this default, and the router passes them over.
@@ -64,7 +82,9 @@ pub trait Provider: Send + Sync + 'static {
 
 /// One attempt's input, already rewritten for this deployment (`model` is its `model_id`).
 pub struct Call {
-    /// The OpenAI-format request body to send.
+    /// The dialect of `body`, and of the answer expected.
+    pub dialect: Dialect,
+    /// The request body to send, in `dialect`.
     pub body: Bytes,
     /// Whether the client asked for `stream: true`.
     pub stream: bool,
@@ -83,8 +103,15 @@ pub struct Call {
 /// Client headers sent on to every upstream: what the provider's own SDKs use to opt into
 /// betas, pick an organisation or carry a trace. Anything else the client sends stays here
 /// (its credentials above all). A provider's `forward_headers:` adds names.
-pub const FORWARDED_HEADERS: &[&str] =
-    &["anthropic-beta", "openai-beta", "openai-organization", "openai-project", "traceparent", "tracestate"];
+pub const FORWARDED_HEADERS: &[&str] = &[
+    "anthropic-beta",
+    "anthropic-version",
+    "openai-beta",
+    "openai-organization",
+    "openai-project",
+    "traceparent",
+    "tracestate",
+];
 
 /// Upstream response headers the client sees, renamed with this prefix so that the gateway's
 /// own rate-limit headers can use the plain names: the provider's request id (to quote to
@@ -98,7 +125,7 @@ pub fn relays_upstream_header(name: &str) -> bool {
         || name.starts_with("anthropic-ratelimit-")
 }
 
-/// A successful upstream answer, in OpenAI's wire format.
+/// A successful upstream answer, in the call's dialect.
 pub struct Reply {
     /// The answer.
     pub payload: Payload,
@@ -135,7 +162,8 @@ impl Reply {
 
 /// The body of a [`Reply`].
 pub enum Payload {
-    /// A complete `chat.completion` (or embeddings) JSON body, checked to be valid JSON.
+    /// A complete JSON body (`chat.completion`, embeddings, `response`, `message`), checked to
+    /// be valid JSON.
     Json(Bytes),
     /// The stream, as it arrives.
     Stream(Frames),
@@ -144,7 +172,8 @@ pub enum Payload {
 /// A stream's frames, as they arrive.
 pub type Frames = BoxStream<'static, Result<Frame, ProviderError>>;
 
-/// Part of a stream: whole OpenAI-framed events, and what the stream has said so far.
+/// Part of a stream: whole SSE events of the call's dialect, and what the stream has said so
+/// far.
 #[derive(Debug, Default)]
 pub struct Frame {
     /// Whole SSE events to send the client, in order (may be empty).
@@ -153,7 +182,8 @@ pub struct Frame {
     /// frame: it may commit. Keep-alives, comments and preambles (a role-only chunk,
     /// Anthropic's `message_start` and `ping`) do not count.
     pub meaningful: bool,
-    /// The stream is complete: `[DONE]` is in `bytes`.
+    /// The stream is complete: its terminal event (`[DONE]`, `message_stop`,
+    /// `response.completed`) is in `bytes`.
     pub done: bool,
     /// `bytes` hold an error event the upstream sent: the stream is over and failed, even if
     /// a `[DONE]` follows it.

@@ -21,9 +21,9 @@ use super::health::Permit;
 use super::limits::Caps;
 use super::outcome::{AttemptOutcome, AttemptRecord, RouteError};
 use super::{Deployment, Inbound, ModelRoute, Pass, Router, Run, Served, Stop};
-use crate::api::request::Operation;
+use crate::dialect::{self, Attempt};
 use crate::metrics::{DeploymentMetrics, Outcome};
-use crate::providers::{Call, FORWARDED_HEADERS, Frames, Payload, ProviderError};
+use crate::providers::{FORWARDED_HEADERS, Frames, Payload, ProviderError};
 use crate::sse::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 
@@ -269,23 +269,16 @@ impl Router {
         deployment: &Deployment,
         inbound: &Inbound<'_>,
     ) -> Result<(Answer, HeaderMap), ProviderError> {
-        let request = inbound.request;
-        let call = Call {
-            body: request
-                .upstream_body(&deployment.model_id_json, deployment.provider.asks_for_stream_usage()),
-            stream: request.stream(),
+        let attempt = Attempt {
+            model_id_json: &deployment.model_id_json,
             model_id: Arc::clone(&deployment.model_id),
             request_id: inbound.request_id.clone(),
             forwarded: forwarded_headers(inbound.headers, deployment.provider.forward_headers()),
-            client_wants_usage: request.include_usage(),
         };
         let limit = deployment.timeouts.first_token.min(deployment.timeouts.total);
         let deadline = Instant::now() + limit;
         let timed_out = || ProviderError::Timeout(limit);
-        let sent = match request.operation() {
-            Operation::Chat => deployment.provider.chat(call),
-            Operation::Embeddings => deployment.provider.embeddings(call),
-        };
+        let sent = dialect::send(&*deployment.provider, inbound.request, attempt);
         let reply = timeout_at(deadline, sent).await.map_err(|_| timed_out())??;
         let mut frames = match reply.payload {
             Payload::Json(body) => return Ok((Answer::Json(body, reply.usage), reply.headers)),

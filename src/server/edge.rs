@@ -6,13 +6,14 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::{ErrorKind, ProxyError};
 use super::{ATTEMPTS_HEADER, AppState, Live, PROVIDER_HEADER, REQUEST_ID_HEADER};
+use crate::api::dialect::Dialect;
 
 /// A UUIDv4 from a fast thread-local generator: request ids must be unique, not
 /// unpredictable, and a `getrandom` syscall per request showed up in profiles.
@@ -36,23 +37,36 @@ fn acceptable_request_id(id: &HeaderValue) -> bool {
         && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
 }
 
+/// The dialect a path speaks, for errors answered before routing.
+fn dialect_of(path: &str) -> Dialect {
+    if path.starts_with("/v1/messages") { Dialect::Messages } else { Dialect::Chat }
+}
+
 /// `/v1` requests must carry the master key, when `server.master_key` is set.
 pub(super) fn check_master_key(live: &Live, headers: &HeaderMap) -> Result<(), ProxyError> {
     let Some(expected) = &live.master_key else {
         return Ok(());
     };
     match presented_key(headers) {
-        None => Err(ProxyError::Unauthorized("Missing API key: send `Authorization: Bearer <key>`.")),
+        None => Err(ProxyError::Unauthorized(
+            "Missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`.",
+        )),
         // Constant-time, so response timing does not reveal how much of a guess was right.
         Some(key) if bool::from(key.as_bytes().ct_eq(expected.expose_secret().as_bytes())) => Ok(()),
         Some(_) => Err(ProxyError::Unauthorized("Incorrect API key provided.")),
     }
 }
 
+/// The key a client presents the way its SDK does: `Authorization: Bearer` (OpenAI's),
+/// `x-api-key` (Anthropic's) or `api-key` (Azure's).
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+    let bearer = || {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, key) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+    };
+    let plain = |name: &str| Some(headers.get(name)?.to_str().ok()?.trim());
+    bearer().or_else(|| plain("x-api-key")).or_else(|| plain("api-key"))
 }
 
 /// The edge, as one middleware (four separate layers cost ~4 µs more per request in
@@ -85,7 +99,7 @@ pub(super) async fn edge(State(state): State<AppState>, mut request: Request, ne
                 request.extensions_mut().insert(ctx.clone());
                 next.run(request).await
             }
-            Err(error) => error.into_response(),
+            Err(error) => error.respond(dialect_of(path)),
         },
         (None, false) => next.run(request).await,
     };

@@ -3,8 +3,9 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::dialect::Dialect;
 use crate::api::request::InvalidRequest;
-use crate::api::{ErrorBody, ErrorEnvelope};
+use crate::api::{AnthropicError, ErrorBody, ErrorEnvelope, anthropic_error_type};
 use crate::router::RouteError;
 
 /// What the client is told when the proxy, not an upstream, answers.
@@ -50,6 +51,12 @@ pub enum ProxyError {
     /// only rate limited (429 with `retry-after`).
     #[error("{0}")]
     Exhausted(RouteError),
+    /// No stored Responses answer has this id (404).
+    #[error("Response with id '{0}' not found.")]
+    ResponseNotFound(String),
+    /// A WebSocket upgrade where the proxy speaks HTTP only (426).
+    #[error("WebSocket transport is not supported; use HTTP (POST /v1/responses).")]
+    UpgradeRequired,
     /// No such endpoint (404).
     #[error("Unknown endpoint: {0}")]
     UnknownEndpoint(String),
@@ -79,7 +86,10 @@ impl ProxyError {
         match self {
             Self::InvalidRequest(_) | Self::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) | Self::ResponseNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -103,6 +113,8 @@ impl ProxyError {
             Self::Exhausted(RouteError::RateLimited { .. }) => "rate_limited",
             Self::Exhausted(_) => "all_deployments_failed",
             Self::UnknownEndpoint(_) => "unknown_endpoint",
+            Self::ResponseNotFound(_) => "response_not_found",
+            Self::UpgradeRequired => "upgrade_required",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
@@ -121,9 +133,12 @@ impl ProxyError {
 
     fn code(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidRequest(_) | Self::UnknownEndpoint(_) | Self::MethodNotAllowed | Self::Internal => {
-                None
-            }
+            Self::InvalidRequest(_)
+            | Self::UnknownEndpoint(_)
+            | Self::MethodNotAllowed
+            | Self::Internal
+            | Self::ResponseNotFound(_) => None,
+            Self::UpgradeRequired => Some("websocket_not_supported"),
             Self::Unauthorized(_) => Some("invalid_api_key"),
             Self::Unsupported { .. } => Some("unsupported_parameter"),
             Self::ModelNotFound { .. } => Some("model_not_found"),
@@ -147,18 +162,44 @@ impl ProxyError {
 
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
-        let message = self.to_string();
-        let body = ErrorEnvelope {
-            error: ErrorBody {
-                message: &message,
-                kind: self.openai_type(),
-                param: self.param(),
-                code: self.code(),
-            },
+        self.respond(Dialect::Chat)
+    }
+}
+
+impl ProxyError {
+    /// The status this error has in `dialect`: Anthropic's clients are told an exhausted
+    /// model is overloaded (529), the status their SDKs know for it.
+    fn status_in(&self, dialect: Dialect) -> StatusCode {
+        match (dialect, self) {
+            (Dialect::Messages, Self::Exhausted(RouteError::AllFailed { .. })) => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => self.status(),
         }
-        .to_bytes();
+    }
+
+    /// The response in the client's dialect: OpenAI's envelope (Chat Completions and
+    /// Responses) or Anthropic's error body (Messages), with the status and headers the
+    /// client's SDK acts on.
+    pub fn respond(self, dialect: Dialect) -> Response {
+        let message = self.to_string();
+        let status = self.status_in(dialect);
+        let body = match dialect {
+            Dialect::Chat | Dialect::Responses => ErrorEnvelope {
+                error: ErrorBody {
+                    message: &message,
+                    kind: self.openai_type(),
+                    param: self.param(),
+                    code: self.code(),
+                },
+            }
+            .to_bytes(),
+            Dialect::Messages => {
+                AnthropicError::new(anthropic_error_type(status.as_u16()), &message).to_bytes()
+            }
+        };
         let mut response =
-            (self.status(), [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
         match &self {
             Self::Exhausted(RouteError::RateLimited { retry_after, .. }) => {
                 // The SDKs honour these (the `-ms` one first) and retry then: by that time

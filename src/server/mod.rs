@@ -9,6 +9,7 @@ mod edge;
 pub mod error;
 mod listen;
 pub mod relay;
+mod responses;
 mod routes;
 mod state;
 
@@ -42,6 +43,11 @@ pub fn app(state: AppState) -> HttpRouter {
     HttpRouter::new()
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/embeddings", post(routes::embeddings))
+        .route("/v1/responses", post(routes::responses).get(responses::websocket))
+        .route("/v1/responses/{id}", get(responses::get).delete(responses::delete))
+        .route("/v1/responses/{id}/input_items", get(responses::input_items))
+        .route("/v1/messages", post(routes::messages))
+        .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/models", get(routes::list_models))
         .route("/v1/models/{*id}", get(routes::get_model))
         .route("/health", get(routes::health))

@@ -16,9 +16,10 @@ use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
 use tokio::time::{Instant, timeout_at};
 
+use crate::api::dialect::Dialect;
 use crate::providers::{Frames, ProviderError};
 use crate::router::{Committed, Ticket};
-use crate::sse::error_event;
+use crate::sse::error_event_in;
 use crate::usage::Usage;
 
 /// How a relayed stream ended.
@@ -36,6 +37,7 @@ pub enum StreamEnd {
 /// health when it ends and then calling `on_end` (the request log).
 pub fn relay(
     committed: Committed,
+    dialect: Dialect,
     on_end: impl FnOnce(&StreamEnd, Option<Usage>) + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let state = Relay {
@@ -49,6 +51,7 @@ pub fn relay(
         deadline: committed.deadline,
         max_bytes: committed.max_bytes,
         provider: committed.provider,
+        dialect,
         finish: Some(Finish { ticket: committed.ticket, on_end: Box::new(on_end) }),
     };
     futures_util::stream::unfold(state, |mut state| async move {
@@ -58,6 +61,8 @@ pub fn relay(
 }
 
 struct Relay {
+    /// The client's dialect, for the error event.
+    dialect: Dialect,
     first: Option<Bytes>,
     rest: Frames,
     /// The stream was complete at its commit (`[DONE]` among the first bytes).
@@ -122,7 +127,7 @@ impl Relay {
     fn fail(&mut self, reason: String) -> Option<Bytes> {
         let message = format!("The stream from provider `{}` was interrupted: {reason}", self.provider);
         self.end(StreamEnd::Failed(reason));
-        Some(error_event(&message, "upstream_error", "stream_interrupted"))
+        Some(error_event_in(self.dialect, &message, "upstream_error", "stream_interrupted"))
     }
 
     fn end(&mut self, end: StreamEnd) {

@@ -1,5 +1,5 @@
-//! Request handlers: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`, `/health`,
-//! `/health/ready`.
+//! Request handlers: `/v1/chat/completions`, `/v1/embeddings`, `/v1/responses`,
+//! `/v1/messages` (and `count_tokens`), `/v1/models`, `/health`, `/health/ready`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +15,9 @@ use tokio::time::Instant;
 use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::ProxyError;
 use super::relay::{self, StreamEnd};
+use super::responses::remember_streamed;
 use super::{ATTEMPTS_HEADER, AppState, Live, MODEL_HEADER, PROVIDER_HEADER};
-use crate::api::request::{ApiRequest, InvalidRequest};
+use crate::api::request::{ApiRequest, InvalidRequest, Operation};
 use crate::api::{Model, ModelList};
 use crate::metrics::StreamStatus;
 use crate::router::{Inbound, Served, ceil_secs};
@@ -31,7 +32,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, ApiRequest::parse).await
+    dispatch(state, live, ctx, headers, body, Operation::Chat).await
 }
 
 /// `POST /v1/embeddings`.
@@ -42,18 +43,53 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, ApiRequest::parse_embeddings).await
+    dispatch(state, live, ctx, headers, body, Operation::Embeddings).await
 }
 
-/// Reads, checks and routes a request, and answers with what the router served.
+/// `POST /v1/responses`.
+pub async fn responses(
+    state: State<AppState>,
+    live: Option<Extension<Arc<Live>>>,
+    ctx: Option<Extension<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(state, live, ctx, headers, body, Operation::Responses).await
+}
+
+/// `POST /v1/messages`.
+pub async fn messages(
+    state: State<AppState>,
+    live: Option<Extension<Arc<Live>>>,
+    ctx: Option<Extension<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(state, live, ctx, headers, body, Operation::Messages).await
+}
+
+/// `POST /v1/messages/count_tokens`.
+pub async fn count_tokens(
+    state: State<AppState>,
+    live: Option<Extension<Arc<Live>>>,
+    ctx: Option<Extension<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(state, live, ctx, headers, body, Operation::CountTokens).await
+}
+
+/// Reads, checks and routes a request, and answers with what the router served, in the
+/// client's dialect.
 async fn dispatch(
     State(state): State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
     headers: HeaderMap,
     body: Body,
-    parse: fn(Bytes) -> Result<ApiRequest, InvalidRequest>,
+    operation: Operation,
 ) -> Response {
+    let dialect = operation.dialect();
     let started = Instant::now();
     // The edge made it; the fallback only keeps this total.
     let mut ctx = ctx.map_or_else(
@@ -70,14 +106,19 @@ async fn dispatch(
     let live = live.map_or_else(|| state.live(), |Extension(live)| live);
     let request = match async {
         check_json(&headers)?;
-        let bytes = read_body(body, &headers, live.max_body_bytes, live.body_read_timeout).await?;
-        parse(bytes).map_err(ProxyError::from)
+        let mut bytes = read_body(body, &headers, live.max_body_bytes, live.body_read_timeout).await?;
+        if operation == Operation::Responses
+            && let Some(expanded) = state.conversations().expand(&bytes)
+        {
+            bytes = expanded;
+        }
+        ApiRequest::parse_as(operation, bytes).map_err(ProxyError::from)
     }
     .await
     {
         Ok(request) => request,
         Err(error) => {
-            let response = error.into_response();
+            let response = error.respond(dialect);
             metrics.unknown_model(response.status().as_u16());
             return response;
         }
@@ -92,12 +133,21 @@ async fn dispatch(
     ctx.usage = dispatch.usage;
     let overhead = started.elapsed().saturating_sub(dispatch.upstream_time);
     metrics.overhead.observe(overhead);
+    let remember = operation == Operation::Responses;
     let mut response = match dispatch.result {
-        Ok(Served::Json(body)) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
+        Ok(Served::Json(body)) => {
+            if remember {
+                state.conversations().record(request.body(), &body);
+            }
+            ([(header::CONTENT_TYPE, JSON)], body).into_response()
+        }
         Ok(Served::ClientError { status, content_type, body }) => {
             (status, [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))], body).into_response()
         }
-        Ok(Served::Stream(committed)) => {
+        Ok(Served::Stream(mut committed)) => {
+            if remember {
+                committed = remember_streamed(committed, state.clone(), request.body().clone());
+            }
             let mut ctx = ctx.clone();
             let model_metrics = model_metrics.clone();
             let was_cut = Arc::new(AtomicBool::new(false));
@@ -127,7 +177,7 @@ async fn dispatch(
                 };
                 ctx.log(200, Some(outcome));
             };
-            let relay = relay::relay(committed, on_end);
+            let relay = relay::relay(committed, dialect, on_end);
             let mut response =
                 Response::new(Body::from_stream(state.drain().cut_on_shutdown(relay, was_cut)));
             let headers = response.headers_mut();
@@ -138,7 +188,7 @@ async fn dispatch(
             response.extensions_mut().insert(LoggedAtStreamEnd);
             response
         }
-        Err(error) => ProxyError::from(error).into_response(),
+        Err(error) => ProxyError::from(error).respond(dialect),
     };
     if response.extensions().get::<LoggedAtStreamEnd>().is_none() {
         match &model_metrics {

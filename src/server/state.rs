@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 use super::{conn, cors, drain};
 use crate::config::Config;
+use crate::conversations::Conversations;
 use crate::metrics::Metrics;
 use crate::providers::BuildError;
 use crate::router::Router;
@@ -31,6 +32,8 @@ pub(super) struct Shared {
     pub(super) settings: conn::Settings,
     pub(super) drain: drain::Drain,
     pub(super) refusals: conn::RefusalLog,
+    /// Responses API answers kept for `previous_response_id`; survives reloads.
+    pub(super) conversations: Conversations,
 }
 
 /// One loaded config: the routing table and the edge's settings.
@@ -108,6 +111,10 @@ impl AppState {
             settings: conn::Settings::new(&config.server),
             drain: drain::Drain::default(),
             refusals: conn::RefusalLog::default(),
+            conversations: Conversations::new(
+                config.server.responses_ttl_seconds,
+                config.server.responses_max_bytes,
+            ),
         })))
     }
 
@@ -119,6 +126,11 @@ impl AppState {
     /// The process's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The Responses API answers the proxy keeps.
+    pub fn conversations(&self) -> &Conversations {
+        &self.0.conversations
     }
 
     /// Shutdown state: readiness fails once draining has begun.

@@ -30,3 +30,8 @@ pub(crate) fn error_body(status: StatusCode, body: &[u8]) -> Bytes {
     let _ = (status, body);
     Bytes::new()
 }
+
+/// An estimate of a Messages request's input tokens, for upstreams that cannot count them.
+pub(crate) fn estimate_input_tokens(body: &[u8]) -> Result<u64, ProviderError> {
+    Ok((body.len() / 4) as u64)
+}

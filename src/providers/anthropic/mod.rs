@@ -1,7 +1,9 @@
-//! Anthropic's Messages API: requests, answers, streams and errors translated both ways.
-//! What maps to what, and what is refused, is listed in docs/providers.md.
+//! Anthropic's Messages API: Chat Completions requests, answers, streams and errors
+//! translated both ways, and Messages requests relayed untouched. What maps to what, and what
+//! is refused, is listed in docs/providers.md.
 
 mod config;
+pub(crate) mod passthrough;
 mod request;
 mod response;
 mod stream;
@@ -15,14 +17,18 @@ use secrecy::ExposeSecret;
 use super::client::{Upstream, event_stream, extra_headers, join_uri, relayed_headers, secret_header};
 use super::translate::response::{ChunkWriter, to_openai_error};
 use super::translate::stream::translate;
-use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
+use super::{BuildError, Call, Dialect, Limits, Provider, ProviderError, Reply};
 
 /// An Anthropic account with its own connection pool.
 pub struct Anthropic {
     upstream: Upstream,
     messages_uri: Uri,
+    count_tokens_uri: Uri,
     default_max_tokens: u64,
 }
+
+/// The API version sent when the client did not name one.
+const ANTHROPIC_VERSION: http::HeaderValue = http::HeaderValue::from_static("2023-06-01");
 
 impl Anthropic {
     /// Builds the adapter and its pooled client from validated settings.
@@ -30,15 +36,19 @@ impl Anthropic {
         let mut headers = extra_headers(&config.headers)?;
         let key = config.api_key.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
         headers.insert("x-api-key", secret_header(key, "api_key")?);
-        headers.insert("anthropic-version", http::HeaderValue::from_static("2023-06-01"));
         Ok(Self {
             upstream: Upstream::new(headers, &config.forward_headers, limits),
             messages_uri: join_uri(&config.base_url, "/v1/messages")?,
+            count_tokens_uri: join_uri(&config.base_url, "/v1/messages/count_tokens")?,
             default_max_tokens: config.max_tokens,
         })
     }
 
-    async fn send(&self, call: Call) -> Result<Reply, ProviderError> {
+    async fn send(&self, mut call: Call) -> Result<Reply, ProviderError> {
+        call.forwarded.entry("anthropic-version").or_insert(ANTHROPIC_VERSION);
+        if call.dialect == Dialect::Messages {
+            return self.relay(self.messages_uri.clone(), call).await;
+        }
         let translated =
             request::translate(&call.body, &call.model_id, call.stream, self.default_max_tokens)?;
         let body = super::translate::to_bytes(&translated.body);
@@ -58,15 +68,37 @@ impl Anthropic {
         let (body, usage) = response::translate(&body, translated.json_tool.as_deref())?;
         Ok(Reply::json(body, usage).with_headers(headers))
     }
+
+    /// A Messages call sent as the client wrote it, and the answer relayed as Anthropic sent
+    /// it: errors in Anthropic's own shape, the stream byte for byte.
+    async fn relay(&self, uri: Uri, call: Call) -> Result<Reply, ProviderError> {
+        let response = self.upstream.post(uri, call.body, call.request_id, call.forwarded).await?;
+        let headers = relayed_headers(response.headers());
+        if call.stream {
+            return Ok(Reply::stream(passthrough::frames(event_stream(response)?)).with_headers(headers));
+        }
+        let body = self.upstream.json_body(response).await?;
+        let usage = passthrough::usage(&body);
+        Ok(Reply::json(body, usage).with_headers(headers))
+    }
 }
 
 impl Provider for Anthropic {
+    fn speaks(&self, dialect: Dialect) -> bool {
+        matches!(dialect, Dialect::Chat | Dialect::Messages)
+    }
+
     fn forward_headers(&self) -> &[http::HeaderName] {
         self.upstream.forward_headers()
     }
 
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(self.send(call))
+    }
+
+    fn count_tokens(&self, mut call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        call.forwarded.entry("anthropic-version").or_insert(ANTHROPIC_VERSION);
+        Box::pin(self.relay(self.count_tokens_uri.clone(), call))
     }
 }
 

@@ -32,6 +32,10 @@ pub struct AzureConfig {
     /// Turn off for a host that refuses `stream_options`.
     #[serde(default = "crate::providers::settings::yes")]
     pub stream_usage: bool,
+    /// Relay `/v1/responses` calls to the resource's Responses API (the v1 path,
+    /// `/openai/v1/responses`) untouched; false translates them to Chat Completions.
+    #[serde(default = "crate::providers::settings::yes")]
+    pub responses_api: bool,
 }
 
 /// The latest GA data-plane version when this was written.

@@ -1,5 +1,6 @@
 //! Azure OpenAI: OpenAI's wire format, with the deployment in the URL, an `api-version`
-//! query parameter and the `api-key` header. Bodies and streams pass through untouched.
+//! query parameter and the `api-key` header; the Responses API at the v1 path
+//! (`/openai/v1/responses`). Bodies and streams pass through untouched.
 
 mod config;
 
@@ -11,7 +12,7 @@ use secrecy::ExposeSecret;
 
 use super::client::{Upstream, extra_headers, secret_header};
 use super::openai::pass_through;
-use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
+use super::{BuildError, Call, Dialect, Limits, Provider, ProviderError, Reply};
 
 /// An Azure OpenAI resource with its own connection pool.
 pub struct Azure {
@@ -19,6 +20,7 @@ pub struct Azure {
     base_url: String,
     api_version: String,
     stream_usage: bool,
+    responses_api: bool,
 }
 
 impl Azure {
@@ -32,6 +34,7 @@ impl Azure {
             base_url: config.base_url.trim_end_matches('/').to_string(),
             api_version: config.api_version.clone(),
             stream_usage: config.stream_usage,
+            responses_api: config.responses_api,
         })
     }
 
@@ -51,6 +54,10 @@ impl Azure {
 }
 
 impl Provider for Azure {
+    fn speaks(&self, dialect: Dialect) -> bool {
+        dialect == Dialect::Chat || (dialect == Dialect::Responses && self.responses_api)
+    }
+
     fn forward_headers(&self) -> &[http::HeaderName] {
         self.upstream.forward_headers()
     }
@@ -61,7 +68,13 @@ impl Provider for Azure {
 
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(async move {
-            let uri = self.uri(&call.model_id, "chat/completions")?;
+            let uri = match call.dialect {
+                // The v1 API: one path for every deployment (named by `model` in the body).
+                Dialect::Responses => format!("{}/openai/v1/responses", self.base_url)
+                    .parse()
+                    .map_err(|_| ProviderError::unsupported("the Azure base URL cannot take a path", None))?,
+                _ => self.uri(&call.model_id, "chat/completions")?,
+            };
             pass_through(&self.upstream, uri, call).await
         })
     }

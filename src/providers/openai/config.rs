@@ -34,6 +34,11 @@ pub struct OpenAiConfig {
     /// Turn off for a host that refuses `stream_options`.
     #[serde(default = "crate::providers::settings::yes")]
     pub stream_usage: bool,
+    /// Whether the host serves OpenAI's Responses API (`POST …/responses`): `/v1/responses`
+    /// calls are then relayed to it untouched, else translated to Chat Completions. Defaults
+    /// to true for OpenAI itself and false for the presets (most compatible hosts lack it).
+    #[serde(default)]
+    pub responses_api: Option<bool>,
 }
 
 /// A known OpenAI-compatible host: its `type:` name, default base URL, and whether it needs
@@ -69,6 +74,7 @@ impl OpenAiConfig {
     /// Fills in the base URL (OpenAI's, or the preset's) and records every problem under
     /// `path`; true when there is none.
     pub fn resolve(&mut self, preset: Option<&Preset>, path: &str, problems: &mut Problems) -> bool {
+        self.responses_api.get_or_insert(preset.is_none());
         if self.base_url.is_empty() {
             self.base_url = preset.map_or(OPENAI_BASE_URL, |p| p.base_url).to_string();
         }

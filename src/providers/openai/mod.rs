@@ -1,9 +1,11 @@
 //! OpenAI and every OpenAI-compatible host: pass-through, no translation.
 //!
 //! The request body is sent as the client wrote it (only `model` rewritten, by the router);
-//! the response body and stream bytes come back untouched.
+//! the response body and stream bytes come back untouched. Chat Completions always; the
+//! Responses API too where the host serves it (`responses_api`).
 
 mod config;
+pub(crate) mod responses;
 pub(crate) mod stream;
 
 pub use config::{OpenAiConfig, PRESETS, Preset};
@@ -14,13 +16,15 @@ use http::header::{self, HeaderMap};
 use secrecy::ExposeSecret;
 
 use super::client::{Upstream, event_stream, extra_headers, join_uri, relayed_headers, secret_header};
-use super::{BuildError, Call, Limits, Provider, ProviderError, Reply};
+use super::{BuildError, Call, Dialect, Limits, Provider, ProviderError, Reply};
 
 /// An OpenAI-compatible upstream with its own connection pool.
 pub struct OpenAi {
     upstream: Upstream,
     chat_uri: Uri,
     embeddings_uri: Uri,
+    /// Where Responses calls go, when the host serves them.
+    responses_uri: Option<Uri>,
     stream_usage: bool,
 }
 
@@ -38,6 +42,10 @@ impl OpenAi {
             upstream: Upstream::new(headers, &config.forward_headers, limits),
             chat_uri: join_uri(&config.base_url, "/chat/completions")?,
             embeddings_uri: join_uri(&config.base_url, "/embeddings")?,
+            responses_uri: match config.responses_api {
+                Some(true) => Some(join_uri(&config.base_url, "/responses")?),
+                _ => None,
+            },
             stream_usage: config.stream_usage,
         })
     }
@@ -48,6 +56,14 @@ impl OpenAi {
 pub(crate) async fn pass_through(upstream: &Upstream, uri: Uri, call: Call) -> Result<Reply, ProviderError> {
     let response = upstream.post(uri, call.body, call.request_id, call.forwarded).await?;
     let headers = relayed_headers(response.headers());
+    if call.dialect == Dialect::Responses {
+        if call.stream {
+            return Ok(Reply::stream(responses::frames(event_stream(response)?)).with_headers(headers));
+        }
+        let body = upstream.json_body(response).await?;
+        let usage = responses::usage(&body);
+        return Ok(Reply::json(body, usage).with_headers(headers));
+    }
     if call.stream {
         let frames = stream::frames(event_stream(response)?, !call.client_wants_usage);
         return Ok(Reply::stream(frames).with_headers(headers));
@@ -56,6 +72,10 @@ pub(crate) async fn pass_through(upstream: &Upstream, uri: Uri, call: Call) -> R
 }
 
 impl Provider for OpenAi {
+    fn speaks(&self, dialect: Dialect) -> bool {
+        dialect == Dialect::Chat || (dialect == Dialect::Responses && self.responses_uri.is_some())
+    }
+
     fn forward_headers(&self) -> &[http::HeaderName] {
         self.upstream.forward_headers()
     }
@@ -65,7 +85,11 @@ impl Provider for OpenAi {
     }
 
     fn chat(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
-        Box::pin(pass_through(&self.upstream, self.chat_uri.clone(), call))
+        let uri = match (call.dialect, &self.responses_uri) {
+            (Dialect::Responses, Some(uri)) => uri.clone(),
+            _ => self.chat_uri.clone(),
+        };
+        Box::pin(pass_through(&self.upstream, uri, call))
     }
 
     fn embeddings(&self, call: Call) -> BoxFuture<'_, Result<Reply, ProviderError>> {
