@@ -24,6 +24,36 @@ pub(super) struct Translated {
     pub include_usage: bool,
 }
 
+/// Turns on extended thinking with `budget` tokens, within `max_tokens` (which counts them,
+/// as OpenAI's does reasoning tokens). Anthropic refuses thinking together with a changed
+/// temperature or a forced tool; so does this, naming the field, rather than drop either.
+fn thinking(out: &mut Map<String, Value>, budget: u64) -> Result<(), ProviderError> {
+    let max_tokens = out.get("max_tokens").and_then(Value::as_u64).unwrap_or(0);
+    let budget = budget.min(max_tokens.saturating_sub(1));
+    if budget < 1024 {
+        return Err(ProviderError::unsupported(
+            format!("`reasoning_effort` needs a max_tokens above 1024 on {PROVIDER}"),
+            Some("max_tokens".to_string()),
+        ));
+    }
+    if out.get("temperature").and_then(Value::as_f64).is_some_and(|t| t != 1.0) {
+        return Err(ProviderError::unsupported(
+            format!("`temperature` cannot be combined with `reasoning_effort` on {PROVIDER}"),
+            Some("temperature".to_string()),
+        ));
+    }
+    let forced =
+        out.get("tool_choice").and_then(|c| c.get("type")).is_some_and(|t| t == "any" || t == "tool");
+    if forced {
+        return Err(ProviderError::unsupported(
+            format!("a forced `tool_choice` cannot be combined with `reasoning_effort` on {PROVIDER}"),
+            Some("tool_choice".to_string()),
+        ));
+    }
+    out.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+    Ok(())
+}
+
 /// Builds the Anthropic request for `model`, refusing what Anthropic cannot honour.
 pub(super) fn translate(
     body: &[u8],
@@ -45,6 +75,7 @@ pub(super) fn translate(
         }
     }
     let include_usage = stream && chat.include_usage();
+    let thinking_budget = chat.thinking_budget(PROVIDER)?;
     let (system, messages) = messages(&chat.messages)?;
     let mut out = Map::new();
     out.insert("model".into(), json!(model));
@@ -149,6 +180,9 @@ pub(super) fn translate(
     // a `tool_choice` with nothing to choose from): it means nothing then.
     if let Some(choice) = tool_choice.filter(|_| out.contains_key("tools")) {
         out.insert("tool_choice".into(), choice);
+    }
+    if let Some(budget) = thinking_budget.filter(|&b| b > 0) {
+        thinking(&mut out, budget)?;
     }
     Ok(Translated { body: Value::Object(out), json_tool, include_usage })
 }
@@ -350,6 +384,19 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_effort_becomes_a_thinking_budget_within_max_tokens() {
+        let out = tr(json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "medium", "max_tokens": 16000}))
+            .unwrap();
+        assert_eq!(out.body["thinking"], json!({"type": "enabled", "budget_tokens": 8192}));
+        let out = tr(json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high", "max_tokens": 4000}))
+            .unwrap();
+        assert_eq!(out.body["thinking"]["budget_tokens"], 3999, "the budget stays below max_tokens");
+        let out =
+            tr(json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "none"})).unwrap();
+        assert!(out.body.get("thinking").is_none());
+    }
+
+    #[test]
     fn tool_choice_modes_map() {
         for (choice, expected) in [
             (json!("auto"), json!({"type": "auto"})),
@@ -380,6 +427,9 @@ mod tests {
     fn what_anthropic_cannot_do_is_refused_by_name() {
         for (extra, param) in [
             (json!({"logprobs": true}), "logprobs"),
+            (json!({"reasoning_effort": "extreme"}), "reasoning_effort"),
+            (json!({"reasoning_effort": "high", "temperature": 0.2}), "temperature"),
+            (json!({"reasoning_effort": "low", "max_tokens": 500}), "max_tokens"),
             (json!({"n": 2}), "n"),
             (json!({"presence_penalty": 0.5}), "presence_penalty"),
             (

@@ -48,6 +48,7 @@ pub(super) fn translate(body: &[u8], stream: bool) -> Result<Translated, Provide
     set("seed", chat.seed.map(Value::from));
     set("presencePenalty", chat.presence_penalty.map(Value::from));
     set("frequencyPenalty", chat.frequency_penalty.map(Value::from));
+    set("thinkingConfig", chat.thinking_budget(PROVIDER)?.map(|budget| json!({"thinkingBudget": budget})));
     set("stopSequences", chat.stop.map(|s| json!(s.into_vec())));
     match chat.response_format {
         None | Some(ResponseFormat::Text) => {}
@@ -275,6 +276,19 @@ mod tests {
 
     fn tr(body: Value) -> Result<Value, ProviderError> {
         translate(body.to_string().as_bytes(), false).map(|t| t.body)
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_thinking_budget() {
+        let out =
+            tr(json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "low"})).unwrap();
+        assert_eq!(out["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 1024}));
+        let out =
+            tr(json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "none"})).unwrap();
+        assert_eq!(out["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 0}));
+        assert!(
+            tr(json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "max"})).is_err()
+        );
     }
 
     #[test]

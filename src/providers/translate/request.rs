@@ -41,6 +41,8 @@ pub(crate) struct ChatBody {
     pub frequency_penalty: Option<f64>,
     #[serde(default)]
     pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     /// `model` and `stream` (the router's), and everything else.
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -248,6 +250,28 @@ impl ChatBody {
     /// `max_completion_tokens`, else the deprecated `max_tokens`.
     pub fn max_output_tokens(&self) -> Option<u64> {
         self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// `reasoning_effort` as a thinking budget in tokens, for the providers that take one
+    /// (Anthropic, Gemini): `none` is 0 (no thinking), `minimal` and `low` 1,024 (Anthropic's
+    /// least), `medium` 8,192, `high` 24,576, the budgets Google's own OpenAI-compatible layer
+    /// uses. `None` when the client did not ask.
+    pub fn thinking_budget(&self, provider: &str) -> Result<Option<u64>, ProviderError> {
+        let Some(effort) = self.reasoning_effort.as_deref() else { return Ok(None) };
+        Ok(Some(match effort {
+            "none" => 0,
+            "minimal" | "low" => 1024,
+            "medium" => 8192,
+            "high" | "xhigh" => 24_576,
+            other => {
+                return Err(ProviderError::unsupported(
+                    format!(
+                        "`reasoning_effort` `{other}` is not supported by {provider}; one of none, minimal, low, medium, high"
+                    ),
+                    Some("reasoning_effort".to_string()),
+                ));
+            }
+        }))
     }
 
     /// Refuses every field left in `rest` that `provider` cannot honour, unless it has its
