@@ -120,3 +120,52 @@ fn with_id(item: Value) -> Value {
     }
     Value::Object(item)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Conversations {
+        Conversations::new(Duration::from_secs(60), 1 << 20)
+    }
+
+    #[test]
+    fn a_turn_continues_from_the_stored_input_and_output() {
+        let store = store();
+        let first = br#"{"model":"m","input":"Weather in Paris?","tools":[{"type":"function","name":"w"}]}"#;
+        let answer = json!({"id": "resp_1", "object": "response", "output": [
+            {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "w", "arguments": "{}"}
+        ]});
+        store.record(first, answer.to_string().as_bytes());
+        let next = br#"{"model":"m","previous_response_id":"resp_1","input":[{"type":"function_call_output","call_id":"call_1","output":"sunny"}]}"#;
+        let expanded: Value = serde_json::from_slice(&store.expand(next).unwrap()).unwrap();
+        assert!(expanded.get("previous_response_id").is_none(), "every upstream can serve it now");
+        let input = expanded["input"].as_array().unwrap();
+        assert_eq!(input.len(), 3);
+        assert_eq!(input[0]["role"], "user");
+        assert_eq!(input[0]["content"], json!([{"type": "input_text", "text": "Weather in Paris?"}]));
+        assert!(input[0]["id"].as_str().unwrap().starts_with("msg_"));
+        assert_eq!(input[1]["type"], "function_call");
+        assert_eq!(input[2]["type"], "function_call_output");
+
+        // The second turn, stored, carries the whole conversation.
+        let second = json!({"id": "resp_2", "object": "response", "output": []});
+        store.record(&store.expand(next).unwrap(), second.to_string().as_bytes());
+        assert_eq!(store.get("resp_2").unwrap().input.len(), 3);
+    }
+
+    #[test]
+    fn unknown_ids_and_store_false_leave_things_alone() {
+        let store = store();
+        assert!(store.expand(br#"{"model":"m","input":"hi"}"#).is_none());
+        assert!(store.expand(br#"{"model":"m","previous_response_id":"resp_x","input":"hi"}"#).is_none());
+        store.record(br#"{"model":"m","input":"hi","store":false}"#, br#"{"id":"resp_3","output":[]}"#);
+        assert!(store.get("resp_3").is_none());
+        store.record(br#"{"model":"m","input":"hi"}"#, br#"{"id":"resp_4","output":[]}"#);
+        assert!(store.delete("resp_4"));
+        assert!(!store.delete("resp_4"));
+        // Not JSON, no id: nothing kept, nothing panics.
+        store.record(b"{", b"}");
+        store.record(br#"{"input":"hi"}"#, br#"{"output":[]}"#);
+    }
+}
