@@ -103,7 +103,7 @@ impl Relay {
                 return self.fail("the attempt's total timeout was reached".to_string());
             }
             Err(_) => return self.fail(ProviderError::Timeout(self.idle_timeout).to_string()),
-            Ok(None) => return self.fail("the upstream closed the stream before [DONE]".to_string()),
+            Ok(None) => return self.fail("the upstream closed the stream before its end".to_string()),
             Ok(Some(Err(error))) => return self.fail(error.to_string()),
             Ok(Some(Ok(frame))) => frame,
         };
