@@ -4,6 +4,7 @@
 //! the response body and stream bytes come back untouched.
 
 mod config;
+pub(crate) mod responses;
 pub(crate) mod stream;
 
 pub use config::{OpenAiConfig, PRESETS, Preset};
