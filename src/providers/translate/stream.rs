@@ -25,13 +25,22 @@ pub(crate) struct SseDecoder {
     skip_lf: bool,
     current: SseEvent,
     has_data: bool,
+    /// Where the last event boundary (a blank line) of the last chunk pushed ends in it.
+    boundary: Option<usize>,
+    /// The last line ended was blank, so a `\n` held back by `skip_lf` belongs to a boundary.
+    blank: bool,
 }
 
 impl SseDecoder {
     /// Feeds one chunk, appending every event it completes to `out`.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+        let len = chunk.len();
+        self.boundary = None;
         if self.skip_lf && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
+            if self.blank {
+                self.boundary = Some(1);
+            }
         }
         self.skip_lf = false;
         while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
@@ -46,6 +55,10 @@ impl SseDecoder {
                 }
             }
             let line = std::mem::take(&mut self.line);
+            self.blank = line.is_empty();
+            if self.blank {
+                self.boundary = Some(len - chunk.len());
+            }
             self.line_done(&line, out)?;
             self.line = line;
             self.line.clear();
@@ -55,6 +68,13 @@ impl SseDecoder {
             return Err(ProviderError::InvalidResponse(format!("an event exceeded {MAX_EVENT_BYTES} bytes")));
         }
         Ok(())
+    }
+
+    /// How many bytes of the chunk last pushed end with its last event boundary (a blank
+    /// line, its line end included), if it had one: for relays that forward whole events
+    /// exactly as received while reading them through this decoder.
+    pub fn last_boundary(&self) -> Option<usize> {
+        self.boundary
     }
 
     fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {

@@ -1,0 +1,1 @@
+//! Translation fixtures, each output checked against the official Python SDK's types.
