@@ -175,3 +175,30 @@ pub(crate) fn new_id(prefix: &str) -> String {
     id.push_str(&uuid::Uuid::new_v4().simple().to_string());
     id
 }
+
+/// The native pass-through scanners alone, for `benches/translate.rs`: what relaying a
+/// Responses or Messages stream untouched costs.
+#[doc(hidden)]
+pub mod bench {
+    use bytes::Bytes;
+    use futures_util::{FutureExt, StreamExt};
+
+    use super::Dialect;
+    use crate::providers::{Frames, ProviderError};
+
+    /// A recorded native stream in `dialect`, fed in `piece`-byte chunks through the scanner
+    /// that reads it for commit, end and usage; the bytes relayed.
+    pub fn pass_through(dialect: Dialect, sse: &[u8], piece: usize) -> usize {
+        let chunks: Vec<Result<Bytes, ProviderError>> =
+            sse.chunks(piece.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let raw = futures_util::stream::iter(chunks).boxed();
+        let frames: Frames = match dialect {
+            Dialect::Responses => crate::providers::openai::responses::frames(raw),
+            Dialect::Messages => crate::providers::anthropic::passthrough::frames(raw),
+            Dialect::Chat => crate::providers::openai::stream::frames(raw, false),
+        };
+        // Every chunk is already there, so the stream never waits.
+        let relayed = frames.map(|f| f.map_or(0, |f| f.bytes.len())).collect::<Vec<_>>().now_or_never();
+        relayed.map_or(0, |sizes| sizes.iter().sum())
+    }
+}

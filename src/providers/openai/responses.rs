@@ -2,7 +2,7 @@
 //! untouched, read (through [`SseDecoder`]) for meaning, the terminal event, errors and usage.
 //!
 //! The same commit rule as Chat streams: the preamble (`response.created`,
-//! `response.in_progress`, comments) is held; the first text, refusal or arguments delta, a
+//! `response.in_progress`, comments) is held; the first text, refusal, reasoning or arguments delta, a
 //! function call item, or a terminal event makes the stream meaningful. An `error` event or
 //! `response.failed` before that fails the attempt with the status its code stands for, so
 //! the router can fail over.
@@ -164,9 +164,13 @@ impl Reader {
             event.event.as_str()
         };
         match kind {
+            // Reasoning the client is shown counts too: a model may think for minutes
+            // before its first word, and that stream is alive and answering.
             "response.output_text.delta"
             | "response.refusal.delta"
-            | "response.function_call_arguments.delta" => {
+            | "response.function_call_arguments.delta"
+            | "response.reasoning_summary_text.delta"
+            | "response.reasoning_text.delta" => {
                 self.meaningful = true;
             }
             "response.output_item.added" if !self.meaningful => {

@@ -227,6 +227,8 @@ const IGNORABLE: &[&str] = &[
     "safety_identifier",
     "prompt_cache_key",
     "prediction",
+    // How long an answer should be: a hint GPT-5 takes, and the others need not.
+    "verbosity",
 ];
 
 impl ChatBody {
