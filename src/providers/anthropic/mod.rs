@@ -2,6 +2,9 @@
 //! What maps to what, and what is refused, is listed in docs/providers.md.
 
 mod config;
+// Called by the Messages route for Anthropic upstreams, written alongside.
+#[allow(dead_code)]
+pub(crate) mod passthrough;
 mod request;
 mod response;
 mod stream;
