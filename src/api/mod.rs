@@ -69,10 +69,13 @@ impl<'a> AnthropicError<'a> {
     }
 }
 
-/// Anthropic's error class for an HTTP status, as its API documents them.
+/// Anthropic's error class for an HTTP status, as its API documents them: 401
+/// `authentication_error`, 402 `billing_error`, 403 `permission_error`, 404
+/// `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`, 503 and 529
+/// `overloaded_error`, 504 `timeout_error`, other 4xx `invalid_request_error`, anything else
+/// `api_error`.
 pub fn anthropic_error_type(status: u16) -> &'static str {
     match status {
-        400 | 408 | 415 | 422 => "invalid_request_error",
         401 => "authentication_error",
         402 => "billing_error",
         403 => "permission_error",
@@ -81,6 +84,7 @@ pub fn anthropic_error_type(status: u16) -> &'static str {
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
         504 => "timeout_error",
+        400..=499 => "invalid_request_error",
         _ => "api_error",
     }
 }

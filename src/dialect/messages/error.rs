@@ -7,24 +7,9 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Anthropic's error type for an HTTP status, as its errors page lists them: 400
-/// `invalid_request_error` (also every other 4xx not named), 401 `authentication_error`, 402
-/// `billing_error`, 403 `permission_error`, 404 `not_found_error`, 413 `request_too_large`,
-/// 429 `rate_limit_error`, 503 and 529 `overloaded_error`, 504 `timeout_error`, other 5xx
-/// (and anything else) `api_error`.
+/// Anthropic's error type for `status`.
 pub(crate) fn error_type(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        401 => "authentication_error",
-        402 => "billing_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        504 => "timeout_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    }
+    crate::api::anthropic_error_type(status.as_u16())
 }
 
 /// The error types Anthropic defines; a type outside them is replaced by the status's.

@@ -1,10 +1,9 @@
 //! Anthropic Messages ↔ Chat Completions, for upstreams that do not speak Messages: the
 //! request ([`to_chat`]), the whole answer ([`answer`]), the stream ([`writer`]), errors
-//! ([`error_body`], [`error_type`]) and a token estimate for `count_tokens`
+//! ([`error_body`]) and a token estimate for `count_tokens`
 //! ([`estimate_input_tokens`]). Each file below has one of these jobs and says what maps to
 //! what.
 
-#[allow(dead_code)] // error_body and error_type: called by the Messages route, written alongside.
 mod error;
 mod request;
 mod response;
@@ -16,9 +15,7 @@ use bytes::Bytes;
 use super::FromChat;
 use crate::providers::ProviderError;
 
-// Called by the Messages route (`dialect`, the router), which is written alongside.
-#[allow(unused_imports)]
-pub(crate) use error::{error_body, error_type};
+pub(crate) use error::error_body;
 
 /// A Messages request → the Chat Completions request that asks the same (JSON bytes).
 /// What Chat cannot express is [`ProviderError::Unsupported`], naming the field.
@@ -36,8 +33,6 @@ pub(crate) fn writer(request: &[u8]) -> Box<dyn FromChat> {
     Box::new(stream::MessagesWriter::new(request))
 }
 
-// Called by the `count_tokens` route, written alongside.
-#[allow(dead_code)]
 /// An estimate of the input tokens of a Messages request, for `count_tokens` on upstreams
 /// without a counting endpoint (see [`tokens`] for how it is made).
 pub(crate) fn estimate_input_tokens(body: &[u8]) -> Result<u64, ProviderError> {

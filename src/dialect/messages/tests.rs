@@ -401,3 +401,18 @@ fn the_token_estimate_follows_its_documented_rule() {
     assert_eq!(estimate_input_tokens(body.to_string().as_bytes()).unwrap(), 5 + 4 + 8 + 1600 + 3);
     assert!(estimate_input_tokens(b"[]").is_err());
 }
+
+#[test]
+fn the_chat_request_is_one_the_translating_adapters_take() {
+    let body = json!({"model": "m", "max_tokens": 64, "stream": true, "system": "Be brief.",
+        "tools": [{"name": "weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"},
+                                         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}}]}]});
+    let chat = to_chat(body.to_string().as_bytes()).unwrap();
+    assert!(crate::providers::anthropic::bench::request(&chat, true) > 0);
+    assert!(crate::providers::gemini::bench::request(&chat, true) > 0);
+}
