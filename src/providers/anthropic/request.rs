@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 use crate::providers::ProviderError;
 use crate::providers::translate::parse_data_url;
 use crate::providers::translate::request::{
-    ChatBody, Content, Message, ResponseFormat, Role, ToolChoice, Turns, function_role_refused,
-    parse_arguments, push_turn, unsupported_field,
+    ChatBody, Content, FilePart, Message, Part, ResponseFormat, Role, ToolChoice, Turns,
+    function_role_refused, parse_arguments, push_turn, unsupported_field,
 };
 
 pub(super) const PROVIDER: &str = "Anthropic";
@@ -236,6 +236,7 @@ fn user_blocks(content: Option<&Content>, param: &str) -> Result<Vec<Value>, Pro
                     ("image_url", _, Some(image)) => {
                         blocks.push(image_block(&image.url, &format!("{param}.content[{j}]"))?)
                     }
+                    ("file", _, _) => blocks.push(document_block(part, &format!("{param}.content[{j}]"))?),
                     (kind, _, _) => {
                         return Err(ProviderError::unsupported(
                             format!("content part `{kind}` is not supported by {PROVIDER}"),
@@ -281,6 +282,21 @@ fn assistant_blocks(message: &Message, param: &str) -> Result<Vec<Value>, Provid
 /// (an assistant turn of `" "`, a newline between tool calls).
 fn text_block(text: &str) -> Option<Value> {
     (!text.trim().is_empty()).then(|| json!({"type": "text", "text": text}))
+}
+
+/// A `file` part as a `document` block: Anthropic reads PDFs (and plain text) inline.
+fn document_block(part: &Part, param: &str) -> Result<Value, ProviderError> {
+    let data = part.file.as_ref().and_then(FilePart::inline).ok_or_else(|| {
+        ProviderError::unsupported(
+            format!("a file must be inline base64 `file_data` for {PROVIDER}, not an uploaded file_id"),
+            Some(format!("{param}.file")),
+        )
+    })?;
+    let mut block = json!({"type": "document", "source": {"type": "base64", "media_type": data.media_type, "data": data.data}});
+    if let Some(name) = part.file.as_ref().and_then(|f| f.filename.as_deref()) {
+        block["title"] = json!(name);
+    }
+    Ok(block)
 }
 
 fn image_block(url: &str, param: &str) -> Result<Value, ProviderError> {
@@ -381,6 +397,24 @@ mod tests {
         assert!(!all.contains(r#""text":" ""#) && !all.contains(r#""text":" \n""#), "{all}");
         let only_blank = tr(json!({"stop": [" "], "messages": [{"role": "user", "content": "hi"}]})).unwrap();
         assert!(only_blank.body.get("stop_sequences").is_none());
+    }
+
+    #[test]
+    fn an_inline_pdf_becomes_a_document_block() {
+        let out = tr(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Summarise"},
+            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0x", "filename": "a.pdf"}}]}]}))
+        .unwrap();
+        assert_eq!(
+            out.body["messages"][0]["content"][1],
+            json!({"type": "document", "title": "a.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}})
+        );
+        let uploaded = tr(
+            json!({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]}),
+        );
+        assert!(
+            matches!(uploaded, Err(ProviderError::Unsupported { param: Some(p), .. }) if p == "messages[0].content[0].file")
+        );
     }
 
     #[test]

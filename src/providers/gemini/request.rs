@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::providers::ProviderError;
 use crate::providers::translate::parse_data_url;
 use crate::providers::translate::request::{
-    ChatBody, Content, Message, ResponseFormat, Role, ToolChoice, Turns, function_role_refused,
+    ChatBody, Content, FilePart, Message, ResponseFormat, Role, ToolChoice, Turns, function_role_refused,
     parse_arguments, push_turn, unsupported_field,
 };
 
@@ -196,6 +196,15 @@ fn user_parts(content: Option<&Content>, param: &str) -> Result<Vec<Value>, Prov
                         Some(format!("{param}.content[{j}].image_url.url")),
                     )),
                 },
+                ("file", _, _) => match part.file.as_ref().and_then(FilePart::inline) {
+                    Some(data) => Ok(json!({"inlineData": {"mimeType": data.media_type, "data": data.data}})),
+                    None => Err(ProviderError::unsupported(
+                        format!(
+                            "{PROVIDER} takes files as inline base64 `file_data`, not an uploaded file_id"
+                        ),
+                        Some(format!("{param}.content[{j}].file")),
+                    )),
+                },
                 (kind, _, _) => Err(ProviderError::unsupported(
                     format!("content part `{kind}` is not supported by {PROVIDER}"),
                     Some(format!("{param}.content[{j}]")),
@@ -276,6 +285,17 @@ mod tests {
 
     fn tr(body: Value) -> Result<Value, ProviderError> {
         translate(body.to_string().as_bytes(), false).map(|t| t.body)
+    }
+
+    #[test]
+    fn an_inline_pdf_becomes_inline_data() {
+        let out = tr(json!({"messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0x", "filename": "a.pdf"}}]}]}))
+        .unwrap();
+        assert_eq!(
+            out["contents"][0]["parts"][0],
+            json!({"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0x"}})
+        );
     }
 
     #[test]

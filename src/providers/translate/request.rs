@@ -99,6 +99,25 @@ pub(crate) struct Part {
     pub refusal: Option<String>,
     #[serde(default)]
     pub image_url: Option<ImageUrl>,
+    #[serde(default)]
+    pub file: Option<FilePart>,
+}
+
+/// A `file` part's payload: a document inline as a `data:` URL (an uploaded `file_id`
+/// exists only at OpenAI).
+#[derive(Debug, Deserialize)]
+pub(crate) struct FilePart {
+    #[serde(default)]
+    pub file_data: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+impl FilePart {
+    /// The inline document, when it is one: a base64 `data:` URL.
+    pub fn inline(&self) -> Option<super::DataUrl<'_>> {
+        self.file_data.as_deref().and_then(super::parse_data_url)
+    }
 }
 
 /// An `image_url` part's payload.
