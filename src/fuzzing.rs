@@ -32,7 +32,90 @@ pub const TARGETS: &[Target] = &[
     ("gemini_response", gemini_response),
     ("gemini_stream", gemini_stream),
     ("config", config),
+    ("responses_dialect", responses_dialect),
+    ("messages_dialect", messages_dialect),
+    ("native_streams", native_streams),
 ];
+
+/// A client's Responses body: it parses or not, translates to Chat or not, and the
+/// conversation store reads and keeps it (as a request and as an answer) without a panic; a
+/// Chat answer and a Chat stream made of the input are written back as Responses, always as
+/// well-formed JSON events.
+pub fn responses_dialect(data: &[u8]) {
+    let _ = ApiRequest::parse_responses(Bytes::copy_from_slice(data));
+    if let Ok(chat) = crate::dialect::responses::to_chat(data) {
+        assert!(serde_json::from_slice::<serde_json::Value>(&chat).is_ok(), "to_chat wrote bad JSON");
+    }
+    let request = br#"{"model":"m","input":"hi","stream":true}"#;
+    if let Ok(answer) = crate::dialect::responses::answer(request, "resp_fuzz", data) {
+        assert!(serde_json::from_slice::<serde_json::Value>(&answer).is_ok(), "answer wrote bad JSON");
+    }
+    check_writer(crate::dialect::responses::writer(request, "resp_fuzz"), data);
+    let store = crate::conversations::Conversations::new(std::time::Duration::from_secs(60), 1 << 20);
+    store.record(data, data);
+    store.record(request, data);
+    let _ = store.expand(data);
+}
+
+/// A client's Anthropic Messages body, and a Chat answer and stream made of the input written
+/// back as Anthropic's, as [`responses_dialect`] does; also the token estimate and the error
+/// body an upstream's bytes become.
+pub fn messages_dialect(data: &[u8]) {
+    let _ = ApiRequest::parse_messages(Bytes::copy_from_slice(data));
+    let _ = crate::dialect::messages::estimate_input_tokens(data);
+    if let Ok(chat) = crate::dialect::messages::to_chat(data) {
+        assert!(serde_json::from_slice::<serde_json::Value>(&chat).is_ok(), "to_chat wrote bad JSON");
+    }
+    let request =
+        br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+    if let Ok(answer) = crate::dialect::messages::answer(request, data) {
+        assert!(serde_json::from_slice::<serde_json::Value>(&answer).is_ok(), "answer wrote bad JSON");
+    }
+    let error = crate::dialect::messages::error_body(http::StatusCode::BAD_GATEWAY, data);
+    assert!(serde_json::from_slice::<serde_json::Value>(&error).is_ok(), "error_body wrote bad JSON");
+    check_writer(crate::dialect::messages::writer(request), data);
+}
+
+/// Feeds the input's SSE events to a client-dialect writer as a Chat stream (then an error
+/// and the end): every event it writes carries JSON data.
+fn check_writer(mut writer: Box<dyn crate::dialect::FromChat>, data: &[u8]) {
+    let mut events = Vec::new();
+    if SseDecoder::default().push(data, &mut events).is_err() {
+        return;
+    }
+    let mut out = bytes::BytesMut::new();
+    for event in &events {
+        match event.data.as_str() {
+            "[DONE]" => writer.finish(None, &mut out),
+            data if data.starts_with("{\"error\"") => writer.error(data, &mut out),
+            data => writer.chunk(data, &mut out),
+        }
+    }
+    writer.finish(Some(&crate::usage::Usage::default()), &mut out);
+    writer.error(r#"{"error":{"message":"x","type":"server_error"}}"#, &mut out);
+    let mut written = Vec::new();
+    SseDecoder::default().push(&out, &mut written).expect("the writer's events are small");
+    for event in written {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&event.data).is_ok(),
+            "bad event data: {}",
+            event.data
+        );
+    }
+}
+
+/// The native pass-through scanners (Responses from OpenAI, Messages from Anthropic), fed
+/// the input in chunks the input chooses: what they relay is always a prefix of the input,
+/// byte for byte.
+pub fn native_streams(data: &[u8]) {
+    use crate::api::dialect::Dialect;
+    let Some((&control, stream)) = data.split_first() else { return };
+    let size = 1 + usize::from(control % 64);
+    for dialect in [Dialect::Responses, Dialect::Messages] {
+        let relayed = crate::dialect::bench::relayed(dialect, stream, size);
+        assert!(stream.starts_with(&relayed), "{dialect:?}: the scanner changed the bytes it relayed");
+    }
+}
 
 /// A client's chat or embeddings body: whatever parses can have its model rewritten, and the
 /// rewritten body parses again to the same request with the new model.

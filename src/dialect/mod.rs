@@ -189,6 +189,11 @@ pub mod bench {
     /// A recorded native stream in `dialect`, fed in `piece`-byte chunks through the scanner
     /// that reads it for commit, end and usage; the bytes relayed.
     pub fn pass_through(dialect: Dialect, sse: &[u8], piece: usize) -> usize {
+        relayed(dialect, sse, piece).len()
+    }
+
+    /// The bytes a native stream's scanner relays, up to its end or first error.
+    pub fn relayed(dialect: Dialect, sse: &[u8], piece: usize) -> Vec<u8> {
         let chunks: Vec<Result<Bytes, ProviderError>> =
             sse.chunks(piece.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let raw = futures_util::stream::iter(chunks).boxed();
@@ -198,7 +203,7 @@ pub mod bench {
             Dialect::Chat => crate::providers::openai::stream::frames(raw, false),
         };
         // Every chunk is already there, so the stream never waits.
-        let relayed = frames.map(|f| f.map_or(0, |f| f.bytes.len())).collect::<Vec<_>>().now_or_never();
-        relayed.map_or(0, |sizes| sizes.iter().sum())
+        let frames = frames.take_while(|f| std::future::ready(f.is_ok())).collect::<Vec<_>>().now_or_never();
+        frames.into_iter().flatten().flatten().flat_map(|f| f.bytes.to_vec()).collect()
     }
 }
