@@ -1,5 +1,5 @@
-"""A fake upstream that speaks four wire formats (OpenAI, Azure OpenAI, Anthropic Messages,
-Gemini generateContent), streamed and not, with a tiny deterministic "model":
+"""A fake upstream that speaks five wire formats (OpenAI Chat Completions, the OpenAI Responses
+API, Azure OpenAI, Anthropic Messages, Gemini generateContent), streamed and not, with a tiny deterministic "model":
 
 - the last message is a tool result        -> "The weather in Paris is <result>."
 - tools are offered                        -> a call of `get_weather` with {"city": "Paris"}
@@ -16,6 +16,8 @@ import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEYS = {"openai": "sk-openai-e2e", "azure": "azure-e2e", "anthropic": "sk-ant-e2e", "gemini": "gemini-e2e"}
+# The last request body and headers each route received, for tests that check what arrived.
+LAST = {}
 WEATHER_CALL = {"city": "Paris"}
 
 
@@ -44,6 +46,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         path = self.path
+        LAST[path] = {"body": body, "headers": dict(self.headers)}
+        if path == "/openai/v1/responses":
+            return self.responses_api(body, self.headers.get("Authorization") == f"Bearer {KEYS['openai']}")
+        if path == "/v1/messages/count_tokens":
+            return self.send_json(200, {"input_tokens": len(json.dumps(body["messages"])) // 4})
         if path == "/openai/v1/chat/completions":
             return self.openai(body, self.headers.get("Authorization") == f"Bearer {KEYS['openai']}")
         if re.fullmatch(r"/openai/deployments/[^/]+/chat/completions\?api-version=[\w.-]+", path):
@@ -113,16 +120,75 @@ class Handler(BaseHTTPRequestHandler):
         self.event(chunk({}, finish))
         self.event("[DONE]")
 
+    # --- OpenAI Responses -------------------------------------------------------------------
+
+    def responses_api(self, body, authorized):
+        if not authorized:
+            return self.send_json(401, {"error": {"message": "bad key", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
+        items = body["input"] if isinstance(body["input"], list) else [{"role": "user", "content": body["input"]}]
+        last = items[-1]
+        if last.get("type") == "function_call_output":
+            kind, payload = "tool", last["output"]
+        else:
+            parts = last["content"] if isinstance(last["content"], list) else [{"type": "input_text", "text": last["content"]}]
+            image = next((p for p in parts if p["type"] == "input_image"), None)
+            if image:
+                kind, payload = "image", image["image_url"][5:].split(";")[0]
+            else:
+                kind, payload = "text", " ".join(p["text"] for p in parts if p["type"] in ("input_text", "output_text"))
+        text, call = think(kind, payload, bool(body.get("tools")))
+        output = []
+        if text:
+            output.append({"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                           "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
+        if call:
+            output.append({"type": "function_call", "id": "fc_fake", "call_id": "call_fake1", "name": "get_weather",
+                           "arguments": json.dumps(call), "status": "completed"})
+        usage = {"input_tokens": 7, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": 3,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 10}
+        response = {"id": "resp_fake", "object": "response", "created_at": 1700000000, "status": "completed", "error": None,
+                    "incomplete_details": None, "instructions": body.get("instructions"), "max_output_tokens": None,
+                    "model": body["model"], "output": output, "parallel_tool_calls": True, "previous_response_id": None,
+                    "reasoning": {"effort": None, "summary": None}, "store": True, "temperature": 1.0, "text": {"format": {"type": "text"}},
+                    "tool_choice": "auto", "tools": body.get("tools", []), "top_p": 1.0, "truncation": "disabled",
+                    "usage": usage, "user": None, "metadata": body.get("metadata") or {}}
+        if not body.get("stream"):
+            return self.send_json(200, response)
+        self.start_stream()
+        sequence = iter(range(1000))
+        send = lambda kind, **fields: self.event({"type": kind, "sequence_number": next(sequence), **fields}, kind)
+        started = {**response, "status": "in_progress", "output": [], "usage": None}
+        send("response.created", response=started)
+        send("response.in_progress", response=started)
+        for index, item in enumerate(output):
+            if item["type"] == "message":
+                send("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
+                part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+                send("response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)
+                for piece in pieces(text):
+                    send("response.output_text.delta", item_id=item["id"], output_index=index, content_index=0, delta=piece, logprobs=[])
+                send("response.output_text.done", item_id=item["id"], output_index=index, content_index=0, text=text, logprobs=[])
+                send("response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=item["content"][0])
+            else:
+                send("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "arguments": ""})
+                for i in range(0, len(item["arguments"]), 4):
+                    send("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=item["arguments"][i:i + 4])
+                send("response.function_call_arguments.done", item_id=item["id"], output_index=index, name=item["name"], arguments=item["arguments"])
+            send("response.output_item.done", output_index=index, item=item)
+        send("response.completed", response=response)
+
     # --- Anthropic --------------------------------------------------------------------------
 
     def anthropic_error(self, message):
         self.send_json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}})
 
     def anthropic(self, body):
-        if self.headers.get("x-api-key") != KEYS["anthropic"] or self.headers.get("anthropic-version") != "2023-06-01":
+        if self.headers.get("x-api-key") != KEYS["anthropic"] or not re.fullmatch(r"20\d\d-\d\d-\d\d", self.headers.get("anthropic-version") or ""):
             return self.send_json(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
         if not isinstance(body.get("max_tokens"), int):
             return self.anthropic_error("max_tokens: Field required")
+        if body["model"] == "claude-overloaded":
+            return self.send_json(529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
         roles = [m["role"] for m in body["messages"]]
         if any(r not in ("user", "assistant") for r in roles) or roles[0] != "user" or any(a == b for a, b in zip(roles, roles[1:])):
             return self.anthropic_error("messages: roles must alternate between user and assistant, starting with user")
