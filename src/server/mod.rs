@@ -50,6 +50,8 @@ pub fn app(state: AppState) -> HttpRouter {
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/models", get(routes::list_models))
         .route("/v1/models/{*id}", get(routes::get_model))
+        // Claude Code checks the base URL answers before its first call.
+        .route("/", get(routes::health))
         .route("/health", get(routes::health))
         .route("/health/ready", get(routes::ready))
         .route("/metrics", get(admin::metrics))

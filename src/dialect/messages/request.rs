@@ -1,7 +1,8 @@
 //! Anthropic Messages request → Chat Completions request.
 //!
 //! What maps to what:
-//! - `system` → a leading system message; `messages` → user/assistant messages, a user
+//! - `system` → a leading system message; `messages` → user/assistant messages (a
+//!   mid-conversation `system` turn → a system message there), a user
 //!   turn's `tool_result` blocks → `tool` messages placed before the rest of that turn.
 //! - `tools` (custom ones) → function tools; `tool_choice` → `tool_choice` and
 //!   `parallel_tool_calls`.
@@ -12,11 +13,12 @@
 //!
 //! Dropped, because they cannot change the answer or mean nothing off Anthropic:
 //! `cache_control` anywhere, `service_tier`, `inference_geo`, `speed`, `diagnostics`,
-//! `workspace_id`, `user_profile_id`, `thinking` blocks in history (their signatures only
+//! `workspace_id`, `user_profile_id`, `context_management` (server-side context editing; the
+//! whole context is sent instead), `thinking` blocks in history (their signatures only
 //! Anthropic can verify), and `top_k` (a sampling cut-off OpenAI has no field for; the
 //! answer is still an answer, so refusing it would only refuse failover).
 //! Refused ([`ProviderError::Unsupported`], naming the field): server tools and their
-//! blocks, `container`, `mcp_servers`, `context_management`, more than 4 stop sequences,
+//! blocks, `container`, `mcp_servers`, more than 4 stop sequences,
 //! and any field not named here.
 
 use std::borrow::Cow;
@@ -380,6 +382,9 @@ struct JsonSchema<'a> {
 
 /// Top-level fields that cannot change the answer or mean nothing off Anthropic.
 const DROPPED: &[&str] = &[
+    // Server-side context editing: off Anthropic the whole context is sent, which is what
+    // editing would only have shortened. Claude Code sends it on every call.
+    "context_management",
     "top_k",
     "service_tier",
     "inference_geo",
@@ -513,6 +518,18 @@ fn translate_message<'a>(
     let assistant = match message.role.as_ref() {
         "user" => false,
         "assistant" => true,
+        // Mid-conversation system turns (Claude Code sends them) are Chat's system messages.
+        "system" => {
+            let content = match &message.content {
+                InContent::Text(text) => text.to_string(),
+                InContent::Blocks(blocks) => {
+                    let texts = blocks.iter().filter(|b| b.kind == "text").filter_map(|b| b.text.as_deref());
+                    texts.collect::<Vec<_>>().join("\n\n")
+                }
+            };
+            out.push(ChatMessage::System { content });
+            return Ok(());
+        }
         other => {
             return Err(unsupported(
                 format!("role `{other}` is not user or assistant"),

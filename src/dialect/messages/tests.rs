@@ -210,7 +210,7 @@ fn what_chat_cannot_do_is_refused_by_name() {
             "messages[0].content[1].source",
         ),
         (user(json!({"type": "tool_use", "id": "t", "name": "f", "input": {}})), "messages[0].content[1]"),
-        (with("messages", json!([{"role": "system", "content": "x"}])), "messages[0].role"),
+        (with("messages", json!([{"role": "tool", "content": "x"}])), "messages[0].role"),
         (with("messages", json!([{"role": "user", "content": 5}])), "messages[0].content"),
     ] {
         let (message, got) = refused(body);
@@ -415,4 +415,30 @@ fn the_chat_request_is_one_the_translating_adapters_take() {
     let chat = to_chat(body.to_string().as_bytes()).unwrap();
     assert!(crate::providers::anthropic::bench::request(&chat, true) > 0);
     assert!(crate::providers::gemini::bench::request(&chat, true) > 0);
+}
+
+#[test]
+fn claude_codes_requests_translate_system_turns_and_context_management() {
+    // What Claude Code sends on every call: a mid-conversation system turn, context editing,
+    // adaptive thinking and effort.
+    let request = json!({
+        "model": "m", "max_tokens": 32000, "stream": true,
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "say hi"}]},
+            {"role": "system", "content": [{"type": "text", "text": "Reminder: be brief."}]},
+        ],
+        "thinking": {"type": "adaptive"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "output_config": {"effort": "medium"},
+        "metadata": {"user_id": "u1"},
+    });
+    let chat: Value = serde_json::from_slice(&to_chat(request.to_string().as_bytes()).unwrap()).unwrap();
+    let roles: Vec<&str> =
+        chat["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "system"]);
+    assert_eq!(chat["messages"][2]["content"], "Reminder: be brief.");
+    assert!(chat.get("context_management").is_none());
+    assert_eq!(chat["reasoning_effort"], "medium");
+    assert_eq!(chat["user"], "u1");
 }

@@ -113,6 +113,9 @@ struct Item<'a> {
     arguments: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     output: Option<Parts<'a>>,
+    /// A call of a function inside a tool namespace.
+    #[serde(default, borrow)]
+    namespace: Option<Cow<'a, str>>,
 }
 
 /// A message's `content` or a call output's `output`: a string or content parts.
@@ -157,6 +160,9 @@ struct FunctionTool<'a> {
     parameters: Option<&'a RawValue>,
     #[serde(default)]
     strict: Option<bool>,
+    /// A `namespace` tool's functions.
+    #[serde(default, borrow)]
+    tools: Option<Vec<&'a RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -360,8 +366,11 @@ pub(super) fn to_chat(body: &[u8]) -> Result<Bytes, ProviderError> {
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, raw)| tool(raw, &format!("tools[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(i, raw)| tools_of(raw, &format!("tools[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
     let tool_choice = request.tool_choice.map(tool_choice).transpose()?;
     let (response_format, verbosity) = match request.text {
         None => (None, None),
@@ -481,7 +490,10 @@ fn item<'a>(raw: &'a RawValue, param: &str, messages: &mut Vec<Message<'a>>) -> 
                 id: item.call_id.ok_or_else(|| field("call_id"))?,
                 kind: "function",
                 function: CallFunction {
-                    name: item.name.ok_or_else(|| field("name"))?,
+                    name: match (item.name, item.namespace) {
+                        (Some(name), Some(namespace)) => Cow::Owned(namespaced(&namespace, &name)),
+                        (name, _) => name.ok_or_else(|| field("name"))?,
+                    },
                     arguments: item.arguments.unwrap_or(Cow::Borrowed("")),
                 },
             };
@@ -621,6 +633,30 @@ fn join(mut texts: Vec<Cow<'_, str>>) -> Cow<'_, str> {
         return texts.pop().unwrap_or_default();
     }
     Cow::Owned(texts.join("\n\n"))
+}
+
+/// A tool as Chat function tools: a function tool is one; a `namespace` (a group of functions,
+/// as Codex sends its sub-agent tools) is its functions, each named
+/// `{namespace}__{name}`, which the answer splits back.
+fn tools_of<'a>(raw: &'a RawValue, param: &str) -> Result<Vec<Tool<'a>>, ProviderError> {
+    let group: FunctionTool<'a> = read(raw.get().as_bytes(), param)?;
+    if group.kind != "namespace" {
+        return Ok(vec![tool(raw, param)?]);
+    }
+    let namespace =
+        group.name.ok_or_else(|| unsupported("a namespace tool needs a `name`", &format!("{param}.name")))?;
+    let mut tools = Vec::new();
+    for (j, inner) in group.tools.into_iter().flatten().enumerate() {
+        let mut function = tool(inner, &format!("{param}.tools[{j}]"))?;
+        function.function.name = Cow::Owned(namespaced(&namespace, &function.function.name));
+        tools.push(function);
+    }
+    Ok(tools)
+}
+
+/// The flat name Chat knows a namespaced function by.
+fn namespaced(namespace: &str, name: &str) -> String {
+    format!("{namespace}{}{name}", super::response::NAMESPACE_SEPARATOR)
 }
 
 fn tool<'a>(raw: &'a RawValue, param: &str) -> Result<Tool<'a>, ProviderError> {

@@ -61,7 +61,14 @@ pub(super) struct Echo {
     fields: Map<String, Value>,
     /// The request's `model`, for an answer that does not name its own.
     pub model: String,
+    /// The names of the request's tool namespaces, whose functions Chat knows as
+    /// `{namespace}__{name}` (see [`NAMESPACE_SEPARATOR`]).
+    namespaces: Vec<String>,
 }
+
+/// Between a namespace and a function name in the flat name Chat gets: Chat names allow only
+/// letters, digits, `_` and `-`.
+pub(super) const NAMESPACE_SEPARATOR: &str = "__";
 
 impl Echo {
     /// Reads the echoed fields of a Responses request.
@@ -106,7 +113,29 @@ impl Echo {
         set("truncation", string("truncation").unwrap_or_else(|| json!("disabled")));
         set("user", string("user").unwrap_or(Value::Null));
         let model = request.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
-        Self { fields, model }
+        let namespaces = request
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|tool| tool.get("type").and_then(Value::as_str) == Some("namespace"))
+            .filter_map(|tool| tool.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        Self { fields, model, namespaces }
+    }
+
+    /// A `function_call` item; a call of a namespaced function gets its namespace back.
+    pub fn call_item(&self, id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
+        let namespaced =
+            name.split_once(NAMESPACE_SEPARATOR).filter(|(ns, _)| self.namespaces.iter().any(|n| n == ns));
+        match namespaced {
+            Some((namespace, function)) => {
+                let mut item = call_item(id, call_id, function, arguments, status);
+                item["namespace"] = json!(namespace);
+                item
+            }
+            None => call_item(id, call_id, name, arguments, status),
+        }
     }
 
     /// The `response` object: these echoed fields and what the answer says.
@@ -281,7 +310,7 @@ pub(super) fn answer(request: &[u8], id: &str, chat: &[u8]) -> Result<Bytes, Pro
             output.push(message_item(&item_id("msg", id, output.len()), content, status.item()));
         }
         for call in message.tool_calls {
-            let item = call_item(
+            let item = echo.call_item(
                 &item_id("fc", id, output.len()),
                 &call.id,
                 &call.function.name,

@@ -12,9 +12,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::response::{
-    Echo, End, Status, call_item, item_id, message_item, reasoning_item, refusal_part, text_part,
-};
+use super::response::{Echo, End, Status, item_id, message_item, reasoning_item, refusal_part, text_part};
 use crate::dialect::FromChat;
 use crate::providers::translate::response::now_secs;
 use crate::usage::Usage;
@@ -366,7 +364,8 @@ impl Writer {
             // A host that sends no id still gets one: the client must be able to answer it.
             let call_id = call.id.map_or_else(|| item_id("call", &self.id, index), |c| c.0.into_owned());
             let name = name.map(Cow::into_owned).unwrap_or_default();
-            self.item_added(out, index, call_item(&id, &call_id, &name, "", "in_progress"));
+            let item = self.echo.call_item(&id, &call_id, &name, "", "in_progress");
+            self.item_added(out, index, item);
             self.calls.push(Call {
                 chat_index: call.index,
                 index,
@@ -406,7 +405,7 @@ impl Writer {
         for call in std::mem::take(&mut self.calls) {
             let piece = Piece { arguments: Some(&call.arguments), ..Piece::new(&call.id, call.index) };
             self.sink.emit(out, "response.function_call_arguments.done", piece);
-            let item = call_item(&call.id, &call.call_id, &call.name, &call.arguments, "completed");
+            let item = self.echo.call_item(&call.id, &call.call_id, &call.name, &call.arguments, "completed");
             self.item_done(out, call.index, item);
         }
     }
@@ -433,7 +432,13 @@ impl Writer {
             }
         }
         for call in &self.calls {
-            output.push(call_item(&call.id, &call.call_id, &call.name, &call.arguments, "incomplete"));
+            output.push(self.echo.call_item(
+                &call.id,
+                &call.call_id,
+                &call.name,
+                &call.arguments,
+                "incomplete",
+            ));
         }
         output
     }

@@ -535,3 +535,37 @@ fn mangled_payloads_never_panic() {
     let sse = format!("data: {chunk}\n\ndata: [DONE]\n\n");
     assert!(bench::stream(sse.as_bytes()) > 0);
 }
+
+#[test]
+fn namespaced_tools_go_flat_to_chat_and_come_back_with_their_namespace() {
+    // Codex groups its sub-agent tools in a namespace.
+    let request = json!({"model": "m", "input": [
+            {"role": "user", "content": "spawn one"},
+            {"type": "function_call", "call_id": "c0", "namespace": "agents", "name": "spawn", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c0", "output": "ok"}],
+        "tools": [{"type": "namespace", "name": "agents", "description": "Sub-agents", "tools": [
+            {"type": "function", "name": "spawn", "parameters": {"type": "object"}}]},
+            {"type": "function", "name": "plain__name", "parameters": {"type": "object"}}]});
+    let body = request.to_string();
+    let chat: Value = serde_json::from_slice(&to_chat(body.as_bytes()).unwrap()).unwrap();
+    let names: Vec<&str> =
+        chat["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["agents__spawn", "plain__name"]);
+    assert_eq!(chat["messages"][1]["tool_calls"][0]["function"]["name"], "agents__spawn");
+
+    let completion = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0,
+        "message": {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "agents__spawn", "arguments": "{}"}},
+            {"id": "c2", "type": "function", "function": {"name": "plain__name", "arguments": "{}"}}]},
+        "finish_reason": "tool_calls"}]});
+    let response: Value = serde_json::from_slice(
+        &answer(body.as_bytes(), "resp_1", completion.to_string().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (response["output"][0]["namespace"].as_str(), response["output"][0]["name"].as_str()),
+        (Some("agents"), Some("spawn"))
+    );
+    assert_eq!(response["output"][1]["name"], "plain__name", "a name that only looks namespaced stays whole");
+    assert!(response["output"][1].get("namespace").is_none());
+}
