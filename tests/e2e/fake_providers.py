@@ -138,7 +138,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def anthropic_refusal(self, body):
         """The error Anthropic would answer this request with, or None."""
-        if self.headers.get("x-api-key") != KEYS["anthropic"] or self.headers.get("anthropic-version") != "2023-06-01":
+        version = self.headers.get("anthropic-version") or ""
+        if self.headers.get("x-api-key") != KEYS["anthropic"] or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", version) or version < "2023-06-01":
             return lambda: self.anthropic_error("invalid x-api-key", 401, "authentication_error")
         if body.get("model") == OVERLOADED:
             return lambda: self.anthropic_error("Overloaded", 529, "overloaded_error")
