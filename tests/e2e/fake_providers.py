@@ -148,7 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         system = body.get("system", "")
         if not isinstance(system, str) and not (isinstance(system, list) and all(b.get("type") == "text" and isinstance(b.get("text"), str) for b in system)):
             return lambda: self.anthropic_error("system: Input should be a string or a list of text blocks")
-        roles = [m["role"] for m in body.get("messages") or [{"role": "none"}]]
+        # `system` turns may sit between the others (Claude Code appends one); the rest alternate.
+        roles = [m["role"] for m in body.get("messages") or [{"role": "none"}] if m["role"] != "system"] or ["none"]
         if any(r not in ("user", "assistant") for r in roles) or roles[0] != "user" or any(a == b for a, b in zip(roles, roles[1:])):
             return lambda: self.anthropic_error("messages: roles must alternate between user and assistant, starting with user")
         for message in body["messages"]:
@@ -172,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.anthropic_error("max_tokens: Field required")
         if body.get("temperature", 0) > 1:
             return self.anthropic_error("temperature: must be at most 1")
-        blocks = body["messages"][-1]["content"]
+        blocks = [m for m in body["messages"] if m["role"] != "system"][-1]["content"]
         blocks = [{"type": "text", "text": blocks}] if isinstance(blocks, str) else blocks
         result = next((b for b in blocks if b["type"] == "tool_result"), None)
         image = next((b for b in blocks if b["type"] == "image"), None)
