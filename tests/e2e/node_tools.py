@@ -24,14 +24,15 @@ def installed(relative):
     return path
 
 
-def logged_paths(gateway, start, count):
-    """The paths of the proxy's request log lines from index `start` on, once `count` are in
-    (the logs are read by a thread: polled, with a bounded deadline)."""
+def logged_requests(gateway, start, count):
+    """(method, path, status) of the proxy's request log lines from index `start` on, once
+    `count` are in (the logs are read by a thread: polled, with a bounded deadline)."""
+    pattern = re.compile(r' method="(\w+)" path="([^"]+)"(?: \S+)*? status=(\d+)')
     deadline = time.monotonic() + 10
     while True:
-        paths = [m.group(1) for line in gateway["logs"][start:] for m in [re.search(r' path="([^"]+)"', line)] if m]
-        if len(paths) >= count or time.monotonic() > deadline:
-            return paths
+        found = [m.groups() for line in gateway["logs"][start:] for m in [pattern.search(line)] if m]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
         time.sleep(0.05)
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import MASTER_KEY
-from node_tools import NODE_DIR, installed, logged_paths, refuser, run  # noqa: F401 (refuser is a fixture)
+from node_tools import NODE_DIR, installed, logged_requests, refuser, run  # noqa: F401 (refuser is a fixture)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -24,4 +24,4 @@ def test_generate_stream_and_a_tool(gateway, refuser, tmp_path, provider):
         "toolCities": ["Paris"], "toolSteps": 2, "toolText": "The weather in Paris is sunny.",
     }
     assert done.outbound == [], "nothing but the proxy was called"
-    assert set(logged_paths(gateway, before, 4)) == {"/v1/responses"}, "the default provider speaks Responses"
+    assert {(m, p) for m, p, _ in logged_requests(gateway, before, 4)} == {("POST", "/v1/responses")}, "the default provider speaks Responses"

@@ -11,14 +11,14 @@ import json
 import pytest
 
 from conftest import MASTER_KEY
-from node_tools import installed, logged_paths, refuser, run  # noqa: F401 (refuser is a fixture)
+from node_tools import installed, logged_requests, refuser, run  # noqa: F401 (refuser is a fixture)
 
 OFFLINE = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
            "DISABLE_ERROR_REPORTING": "1", "DISABLE_BUG_COMMAND": "1", "DISABLE_NON_ESSENTIAL_MODEL_CALLS": "1",
            "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1", "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
-TRANSLATED_BUG = ("proxy bug: Messages→Chat refuses what Claude Code sends on every request "
-                  "(`context_management`, also `output_config`, `thinking: adaptive`, `system` turns in `messages`): "
-                  "400 'context_management is not supported by the Messages API translation (provider `openai`)'")
+TRANSLATED_BUG = ("proxy bug: Messages→Chat refuses two things Claude Code sends on every request: "
+                  "`context_management` (400 '`context_management` is not supported by the Messages API translation') "
+                  "and a `system` turn inside `messages` (400 'role `system` is not user or assistant')")
 
 
 def claude():
@@ -44,5 +44,5 @@ def test_print_mode_says_hi(gateway, refuser, tmp_path, provider, key_variable):
     # The fake echoes the last user turn: Claude Code's reminders, then the prompt.
     assert result["result"].startswith("Echo: ") and result["result"].endswith("say hi")
     assert set(result["modelUsage"]) == {model}
-    assert set(logged_paths(gateway, before, 1)) <= {"/v1/messages", "/v1/messages/count_tokens"}
+    assert {p for _, p, _ in logged_requests(gateway, before, 1)} <= {"/v1/messages", "/v1/messages/count_tokens"}
     assert done.outbound == [], "Claude Code tried to reach the internet"
