@@ -1,5 +1,5 @@
 """End to end: the official `openai` SDK's Responses API through the proxy, against an upstream
-that speaks it (openai: relayed natively) and one that does not (anthropic: translated).
+that speaks it (openai: relayed natively) and two that do not (anthropic, gemini: translated).
 The proxy keeps every response, so `previous_response_id`, retrieve, input_items and delete
 work on both; the fake upstream keeps nothing and refuses a `previous_response_id`, so a
 passing tool loop proves the proxy sent the conversation itself.
@@ -16,7 +16,7 @@ import pytest
 import fake_providers
 from conftest import MASTER_KEY
 
-UPSTREAMS = {"openai": "responses", "anthropic": "anthropic"}  # provider -> the fake's route
+UPSTREAMS = {"openai": "responses", "anthropic": "anthropic", "gemini": "gemini"}  # provider -> the fake's route
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather", "strict": False,
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
 
@@ -44,7 +44,9 @@ def test_string_input_with_instructions_and_metadata(client, provider):
     assert response.metadata == {"ticket": "e2e-1"}
     assert response.usage.total_tokens > 0
     sent = upstream_body(provider)
-    assert (sent["instructions"] if provider == "openai" else sent["system"]) == "Be brief."
+    where = {"openai": lambda: sent["instructions"], "anthropic": lambda: sent["system"],
+             "gemini": lambda: sent["systemInstruction"]["parts"][0]["text"]}
+    assert where[provider]() == "Be brief."
 
 
 @pytest.mark.parametrize("provider", UPSTREAMS)
