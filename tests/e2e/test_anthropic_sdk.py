@@ -6,6 +6,7 @@ master key sent as `x-api-key`, as the SDK does. Errors must raise the SDK's own
 import json
 
 import anthropic
+import pydantic
 import pytest
 from anthropic._constants import ANTHROPIC_API_VERSION
 
@@ -16,6 +17,7 @@ from fake_model import count_words
 PROVIDERS = ["anthropic", "openai"]
 TOOLS = [{"name": "get_weather", "description": "Current weather",
           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+EVENT = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,15 @@ def test_a_rate_limited_upstream_is_a_rate_limit_error(client, provider):
         client.messages.create(model=f"limited-{provider}", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert error.value.body["error"]["type"] == "rate_limit_error"
     assert int(error.value.response.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_answers_and_events_validate_against_the_sdk_types(client, provider):
+    """The SDK parses leniently; a strict validation catches a missing or mistyped field."""
+    kwargs = dict(model=f"via-{provider}", max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": "weather?"}])
+    raw = client.messages.with_raw_response.create(**kwargs)
+    anthropic.types.Message.model_validate_json(raw.http_response.text)
+    with client.messages.with_streaming_response.create(stream=True, **kwargs) as answer:
+        lines = [line[6:] for line in answer.iter_lines() if line.startswith("data: ") and '"type":"ping"' not in line.replace(" ", "")]
+    events = [EVENT.validate_json(line) for line in lines]
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"

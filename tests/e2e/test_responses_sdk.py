@@ -12,6 +12,7 @@ import urllib.parse
 import openai
 import pydantic
 import pytest
+from openai.types.responses import Response, ResponseStreamEvent
 
 import fake_providers
 from conftest import MASTER_KEY
@@ -19,6 +20,7 @@ from conftest import MASTER_KEY
 UPSTREAMS = {"openai": "responses", "anthropic": "anthropic", "gemini": "gemini"}  # provider -> the fake's route
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather", "strict": False,
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 
 
 class City(pydantic.BaseModel):
@@ -132,3 +134,14 @@ def test_a_websocket_upgrade_is_426(gateway):
         "Authorization": f"Bearer {MASTER_KEY}", "Connection": "Upgrade", "Upgrade": "websocket",
         "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
     assert connection.getresponse().status == 426
+
+
+@pytest.mark.parametrize("provider", UPSTREAMS)
+@pytest.mark.parametrize("tools", [None, TOOLS], ids=["text", "tool"])
+def test_answers_and_events_validate_against_the_sdk_types(client, provider, tools):
+    """The SDK parses leniently; a strict validation catches a missing or mistyped field."""
+    kwargs = dict(model=f"via-{provider}", input="What's the weather in Paris?", **({"tools": tools} if tools else {}))
+    Response.model_validate_json(client.responses.with_raw_response.create(**kwargs).text)
+    with client.responses.with_streaming_response.create(stream=True, **kwargs) as answer:
+        events = [EVENT.validate_json(line[6:]) for line in answer.iter_lines() if line.startswith("data: ")]
+    assert events[-1].type == "response.completed"
