@@ -3,7 +3,8 @@ proxy in front of it, started once, with a master key and a model per upstream d
 
 `via-<provider>` serves the fake model from that provider; `overloaded-<provider>` and
 `limited-<provider>` are upstreams that always answer overloaded / rate limited (each on a
-provider of its own, so their pauses and ejections touch no other model).
+provider of its own, so their pauses and ejections touch no other model);
+`overloaded-then-openai` fails over from an overloaded Anthropic deployment to OpenAI.
 """
 
 import pytest
@@ -36,6 +37,8 @@ def gateway(upstream, tmp_path_factory):
         for name, model_id in (("overloaded", OVERLOADED), ("limited", RATE_LIMITED)):
             providers.append(f"  {kind}_{name}: {provider}")
             models.append(f"  {name}-{kind}: {{providers: {{{kind}_{name}: {{model_id: {model_id}}}}}}}")
+    models.append("  overloaded-then-openai: {providers: {anthropic_overloaded: {priority: 0, model_id: %s},"
+                  " openai: {priority: 1, model_id: %s}}}" % (OVERLOADED, UPSTREAM_MODEL["openai"]))
     config = tmp_path_factory.mktemp("clients") / "config.yaml"
     config.write_text(f"""
 server: {{master_key: {MASTER_KEY}}}

@@ -1,5 +1,5 @@
 """End to end: the official `anthropic` SDK's Messages API through the proxy, against an
-Anthropic upstream (relayed byte for byte) and an OpenAI one (translated), with the proxy's
+Anthropic upstream (relayed byte for byte) and OpenAI and Gemini ones (translated), with the proxy's
 master key sent as `x-api-key`, as the SDK does. Errors must raise the SDK's own classes.
 """
 
@@ -14,7 +14,7 @@ import fake_providers
 from conftest import MASTER_KEY, UPSTREAM_MODEL
 from fake_model import count_words
 
-PROVIDERS = ["anthropic", "openai"]
+PROVIDERS = ["anthropic", "openai", "gemini"]
 TOOLS = [{"name": "get_weather", "description": "Current weather",
           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
 EVENT = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
@@ -120,6 +120,17 @@ def test_an_unknown_model_is_not_found(client):
     with pytest.raises((anthropic.NotFoundError, anthropic.BadRequestError)) as error:
         client.messages.create(model="claude-nope", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert error.value.body["type"] == "error"
+
+
+def test_failover_from_an_overloaded_anthropic_to_openai(client):
+    message = client.messages.create(model="overloaded-then-openai", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].text == "Echo: hi"
+
+
+def test_a_server_tool_a_translated_upstream_cannot_run_is_a_bad_request(client):
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(model="via-openai", max_tokens=5, messages=[{"role": "user", "content": "hi"}],
+                               tools=[{"type": "web_search_20250305", "name": "web_search"}])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -69,7 +69,7 @@ def test_stream_helper(client, provider):
         final = stream.get_final_response()
     kinds = [e.type for e in events]
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
-    assert [e.sequence_number for e in events] == sorted(e.sequence_number for e in events)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Echo: stream this please"
     assert final.output_text == "Echo: stream this please"
 
@@ -119,8 +119,9 @@ def test_retrieve_input_items_and_delete(client, provider):
 
 
 def test_unknown_model_and_wrong_key(gateway, client):
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError) as error:
         client.responses.create(model="no-such-model", input="x")
+    assert error.value.code == "model_not_found"
     wrong = openai.OpenAI(base_url=gateway["base_url"], api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         wrong.responses.create(model="via-openai", input="x")
