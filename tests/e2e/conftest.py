@@ -10,6 +10,7 @@ provider of its own, so their pauses and ejections touch no other model);
 import pytest
 
 import fake_providers
+import offline
 from fake_model import OVERLOADED, RATE_LIMITED
 from proxy_process import running_proxy
 
@@ -50,3 +51,11 @@ models:
 """)
     with running_proxy(config, secrets=[MASTER_KEY, *keys.values()]) as running:
         yield {**running, "root": running["base_url"].removesuffix("/v1")}
+
+
+@pytest.fixture(scope="session")
+def refuser():
+    """The outbound proxy the Node clients and CLIs are pointed at (offline.py)."""
+    server = offline.start()
+    yield server
+    server.shutdown()

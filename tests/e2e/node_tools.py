@@ -36,13 +36,6 @@ def logged_requests(gateway, start, count):
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def refuser():
-    server = offline.start()
-    yield server
-    server.shutdown()
-
-
 def run(argv, home, refuser, env=(), cwd=None):
     """Runs argv with only PATH, a fresh HOME and `env`; returns the CompletedProcess, its
     `outbound` set to the outside hosts the process asked for (all refused)."""

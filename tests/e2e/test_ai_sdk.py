@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import MASTER_KEY
-from node_tools import NODE_DIR, installed, logged_requests, refuser, run  # noqa: F401 (refuser is a fixture)
+from node_tools import NODE_DIR, installed, logged_requests, run
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from conftest import MASTER_KEY
-from node_tools import installed, logged_requests, refuser, run  # noqa: F401 (refuser is a fixture)
+from node_tools import installed, logged_requests, run
 
 OFFLINE = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
            "DISABLE_ERROR_REPORTING": "1", "DISABLE_BUG_COMMAND": "1", "DISABLE_NON_ESSENTIAL_MODEL_CALLS": "1",

@@ -9,7 +9,7 @@ proxy that refuses anything but 127.0.0.1 shows nothing else is tried.
 import pytest
 
 from conftest import MASTER_KEY
-from node_tools import installed, logged_requests, refuser, run  # noqa: F401 (refuser is a fixture)
+from node_tools import installed, logged_requests, run
 
 CONFIG = """\
 model = "{model}"
