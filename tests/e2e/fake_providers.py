@@ -1,40 +1,25 @@
-"""A fake upstream that speaks five wire formats (OpenAI Chat Completions, the OpenAI Responses
-API, Azure OpenAI, Anthropic Messages, Gemini generateContent), streamed and not, with a tiny deterministic "model":
-
-- the last message is a tool result        -> "The weather in Paris is <result>."
-- tools are offered                        -> a call of `get_weather` with {"city": "Paris"}
-- the last user message holds an image     -> "I see a <media type> image."
-- otherwise                                -> "Echo: <last user text>"
+"""A fake upstream that speaks four wire formats (OpenAI Chat Completions and Responses, Azure
+OpenAI, Anthropic Messages, Gemini generateContent), streamed and not, around the
+deterministic model of fake_model.py.
 
 Each handler checks that the request is well-formed for its provider (auth header, required
 fields, roles, where the system prompt goes) and answers that provider's own error format
-otherwise, so the end-to-end tests check the proxy's translation too.
+otherwise, so the end-to-end tests check the proxy's translation too. The upstream model ids
+`fake_model.OVERLOADED` and `fake_model.RATE_LIMITED` make any route fail in its own format.
+`LAST[route]` holds the last request each route received (`headers`, lower-cased, and the raw
+`body` bytes), for tests that check what reached the upstream.
 """
 
 import json
 import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fake_responses
+from fake_model import OVERLOADED, RATE_LIMITED, count_words, pieces, sample, think
+
 KEYS = {"openai": "sk-openai-e2e", "azure": "azure-e2e", "anthropic": "sk-ant-e2e", "gemini": "gemini-e2e"}
-# The last request body and headers each route received, for tests that check what arrived.
 LAST = {}
-WEATHER_CALL = {"city": "Paris"}
-
-
-def think(last_kind, payload, has_tools):
-    """The fake model: (text, tool_call_args or None)."""
-    if last_kind == "tool":
-        return f"The weather in Paris is {payload}.", None
-    if has_tools:
-        return "", WEATHER_CALL
-    if last_kind == "image":
-        return f"I see a {payload} image.", None
-    return f"Echo: {payload}", None
-
-
-def pieces(text):
-    """Word-sized pieces that concatenate back to the text."""
-    return re.findall(r"\S+\s*|\s+", text) or [""]
+SIGNATURE = "sig-fake"  # what the fake signs its thinking blocks with, and demands back
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -43,32 +28,44 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def do_GET(self):
+        self.send_json(404, {"error": {"message": f"no route GET {self.path}"}})
+
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.loads(raw)
         path = self.path
-        LAST[path] = {"body": body, "headers": dict(self.headers)}
-        if path == "/openai/v1/responses":
-            return self.responses_api(body, self.headers.get("Authorization") == f"Bearer {KEYS['openai']}")
-        if path == "/v1/messages/count_tokens":
-            return self.send_json(200, {"input_tokens": len(json.dumps(body["messages"])) // 4})
+        route, action = self.route(path)
+        LAST[route] = {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": raw}
+        return action(body)
+
+    def route(self, path):
+        bearer = self.headers.get("Authorization") == f"Bearer {KEYS['openai']}"
+        azure_key = self.headers.get("api-key") == KEYS["azure"]
         if path == "/openai/v1/chat/completions":
-            return self.openai(body, self.headers.get("Authorization") == f"Bearer {KEYS['openai']}")
+            return "openai", lambda body: self.openai(body, bearer)
         if re.fullmatch(r"/openai/deployments/[^/]+/chat/completions\?api-version=[\w.-]+", path):
-            return self.openai(body, self.headers.get("api-key") == KEYS["azure"])
+            return "azure", lambda body: self.openai(body, azure_key)
+        if path == "/openai/v1/responses":
+            return "responses", lambda body: self.openai_responses(body, bearer or azure_key)
         if path == "/v1/messages":
-            return self.anthropic(body)
+            return "anthropic", self.anthropic
+        if path == "/v1/messages/count_tokens":
+            return "anthropic_count_tokens", self.count_tokens
         match = re.fullmatch(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent\?alt=sse)", path)
         if match:
-            return self.gemini(body, match.group(2) != "generateContent")
-        self.send_json(404, {"error": {"message": f"no route {path}"}})
+            return "gemini", lambda body: self.gemini(body, match.group(2) != "generateContent")
+        return "unknown", lambda body: self.send_json(404, {"error": {"message": f"no route {path}"}})
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def send_json(self, status, value):
+    def send_json(self, status, value, headers=None):
         data = json.dumps(value).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, header in (headers or {}).items():
+            self.send_header(name, header)
         self.end_headers()
         self.wfile.write(data)
 
@@ -86,18 +83,32 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- OpenAI and Azure -----------------------------------------------------------------
 
+    def openai_responses(self, body, authorized):
+        if not authorized:
+            return fake_responses.error(self, 401, "Incorrect API key provided.", "invalid_api_key")
+        fake_responses.answer(self, body)
+
     def openai(self, body, authorized):
         if not authorized:
             return self.send_json(401, {"error": {"message": "bad key", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
+        if body["model"] == OVERLOADED:
+            return self.send_json(503, {"error": {"message": "The server is overloaded.", "type": "server_error", "param": None, "code": None}})
+        if body["model"] == RATE_LIMITED:
+            return self.send_json(429, {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
+                                  {"Retry-After": "30"})
         last = body["messages"][-1]
         if last["role"] == "tool":
             kind, payload = "tool", last["content"]
         elif isinstance(last["content"], list):
             image = next((p for p in last["content"] if p["type"] == "image_url"), None)
-            kind, payload = ("image", image["image_url"]["url"][5:].split(";")[0]) if image else ("text", "")
+            kind, payload = ("image", image["image_url"]["url"][5:].split(";")[0]) if image else (
+                "text", " ".join(p["text"] for p in last["content"] if p["type"] == "text"))
         else:
             kind, payload = "text", last["content"]
-        text, call = think(kind, payload, bool(body.get("tools")))
+        response_format = body.get("response_format") or {}
+        schema = response_format["json_schema"].get("schema", {}) if response_format.get("type") == "json_schema" else None
+        names = [t["function"]["name"] for t in body.get("tools") or []]
+        text, call = think(kind, payload, names, schema)
         base = {"id": "chatcmpl-fake", "created": 1700000000, "model": body["model"]}
         finish = "tool_calls" if call else "stop"
         tool_calls = [{"id": "call_fake1", "type": "function", "function": {"name": "get_weather", "arguments": json.dumps(call)}}] if call else None
@@ -120,93 +131,71 @@ class Handler(BaseHTTPRequestHandler):
         self.event(chunk({}, finish))
         self.event("[DONE]")
 
-    # --- OpenAI Responses -------------------------------------------------------------------
-
-    def responses_api(self, body, authorized):
-        if not authorized:
-            return self.send_json(401, {"error": {"message": "bad key", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
-        items = body["input"] if isinstance(body["input"], list) else [{"role": "user", "content": body["input"]}]
-        last = items[-1]
-        if last.get("type") == "function_call_output":
-            kind, payload = "tool", last["output"]
-        else:
-            parts = last["content"] if isinstance(last["content"], list) else [{"type": "input_text", "text": last["content"]}]
-            image = next((p for p in parts if p["type"] == "input_image"), None)
-            if image:
-                kind, payload = "image", image["image_url"][5:].split(";")[0]
-            else:
-                kind, payload = "text", " ".join(p["text"] for p in parts if p["type"] in ("input_text", "output_text"))
-        text, call = think(kind, payload, bool(body.get("tools")))
-        output = []
-        if text:
-            output.append({"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
-                           "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
-        if call:
-            output.append({"type": "function_call", "id": "fc_fake", "call_id": "call_fake1", "name": "get_weather",
-                           "arguments": json.dumps(call), "status": "completed"})
-        usage = {"input_tokens": 7, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": 3,
-                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 10}
-        response = {"id": "resp_fake", "object": "response", "created_at": 1700000000, "status": "completed", "error": None,
-                    "incomplete_details": None, "instructions": body.get("instructions"), "max_output_tokens": None,
-                    "model": body["model"], "output": output, "parallel_tool_calls": True, "previous_response_id": None,
-                    "reasoning": {"effort": None, "summary": None}, "store": True, "temperature": 1.0, "text": {"format": {"type": "text"}},
-                    "tool_choice": "auto", "tools": body.get("tools", []), "top_p": 1.0, "truncation": "disabled",
-                    "usage": usage, "user": None, "metadata": body.get("metadata") or {}}
-        if not body.get("stream"):
-            return self.send_json(200, response)
-        self.start_stream()
-        sequence = iter(range(1000))
-        send = lambda kind, **fields: self.event({"type": kind, "sequence_number": next(sequence), **fields}, kind)
-        started = {**response, "status": "in_progress", "output": [], "usage": None}
-        send("response.created", response=started)
-        send("response.in_progress", response=started)
-        for index, item in enumerate(output):
-            if item["type"] == "message":
-                send("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
-                part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-                send("response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)
-                for piece in pieces(text):
-                    send("response.output_text.delta", item_id=item["id"], output_index=index, content_index=0, delta=piece, logprobs=[])
-                send("response.output_text.done", item_id=item["id"], output_index=index, content_index=0, text=text, logprobs=[])
-                send("response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=item["content"][0])
-            else:
-                send("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "arguments": ""})
-                for i in range(0, len(item["arguments"]), 4):
-                    send("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=item["arguments"][i:i + 4])
-                send("response.function_call_arguments.done", item_id=item["id"], output_index=index, name=item["name"], arguments=item["arguments"])
-            send("response.output_item.done", output_index=index, item=item)
-        send("response.completed", response=response)
-
     # --- Anthropic --------------------------------------------------------------------------
 
-    def anthropic_error(self, message):
-        self.send_json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}})
+    def anthropic_error(self, message, status=400, kind="invalid_request_error", headers=None):
+        self.send_json(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
+
+    def anthropic_refusal(self, body):
+        """The error Anthropic would answer this request with, or None."""
+        version = self.headers.get("anthropic-version") or ""
+        if self.headers.get("x-api-key") != KEYS["anthropic"] or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", version) or version < "2023-06-01":
+            return lambda: self.anthropic_error("invalid x-api-key", 401, "authentication_error")
+        if body.get("model") == OVERLOADED:
+            return lambda: self.anthropic_error("Overloaded", 529, "overloaded_error")
+        if body.get("model") == RATE_LIMITED:
+            return lambda: self.anthropic_error("Number of requests has exceeded your rate limit", 429, "rate_limit_error", {"retry-after": "30"})
+        system = body.get("system", "")
+        if not isinstance(system, str) and not (isinstance(system, list) and all(b.get("type") == "text" and isinstance(b.get("text"), str) for b in system)):
+            return lambda: self.anthropic_error("system: Input should be a string or a list of text blocks")
+        # `system` turns may sit between the others (Claude Code appends one); the rest alternate.
+        roles = [m["role"] for m in body.get("messages") or [{"role": "none"}] if m["role"] != "system"] or ["none"]
+        if any(r not in ("user", "assistant") for r in roles) or roles[0] != "user" or any(a == b for a, b in zip(roles, roles[1:])):
+            return lambda: self.anthropic_error("messages: roles must alternate between user and assistant, starting with user")
+        for message in body["messages"]:
+            for block in message["content"] if isinstance(message["content"], list) else []:
+                if block["type"] == "thinking" and block.get("signature") != SIGNATURE:
+                    return lambda: self.anthropic_error("messages: Invalid `signature` in `thinking` block")
+        return None
+
+    def count_tokens(self, body):
+        refusal = self.anthropic_refusal(body)
+        if refusal:
+            return refusal()
+        counted = {k: body[k] for k in ("system", "messages", "tools") if k in body}
+        self.send_json(200, {"input_tokens": count_words(counted)})
 
     def anthropic(self, body):
-        if self.headers.get("x-api-key") != KEYS["anthropic"] or not re.fullmatch(r"20\d\d-\d\d-\d\d", self.headers.get("anthropic-version") or ""):
-            return self.send_json(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+        refusal = self.anthropic_refusal(body)
+        if refusal:
+            return refusal()
         if not isinstance(body.get("max_tokens"), int):
             return self.anthropic_error("max_tokens: Field required")
-        if body["model"] == "claude-overloaded":
-            return self.send_json(529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-        roles = [m["role"] for m in body["messages"]]
-        if any(r not in ("user", "assistant") for r in roles) or roles[0] != "user" or any(a == b for a, b in zip(roles, roles[1:])):
-            return self.anthropic_error("messages: roles must alternate between user and assistant, starting with user")
         if body.get("temperature", 0) > 1:
             return self.anthropic_error("temperature: must be at most 1")
-        blocks = body["messages"][-1]["content"]
+        blocks = [m for m in body["messages"] if m["role"] != "system"][-1]["content"]
         blocks = [{"type": "text", "text": blocks}] if isinstance(blocks, str) else blocks
         result = next((b for b in blocks if b["type"] == "tool_result"), None)
         image = next((b for b in blocks if b["type"] == "image"), None)
         if result:
-            kind, payload = "tool", result["content"]
+            content = result.get("content", "")
+            kind, payload = "tool", content if isinstance(content, str) else " ".join(b.get("text", "") for b in content)
         elif image:
             kind, payload = "image", image["source"]["media_type"]
         else:
             kind, payload = "text", " ".join(b["text"] for b in blocks if b["type"] == "text")
-        text, call = think(kind, payload, bool(body.get("tools")))
-        content = ([{"type": "text", "text": text}] if text else []) + (
-            [{"type": "tool_use", "id": "toolu_fake1", "name": "get_weather", "input": call}] if call else [])
+        tools = body.get("tools") or []
+        forced = (body.get("tool_choice") or {}).get("name") if (body.get("tool_choice") or {}).get("type") == "tool" else None
+        text, call = think(kind, payload, [t["name"] for t in tools])
+        name = "get_weather"
+        if forced and kind != "tool":
+            # How JSON output reaches Anthropic: one tool, forced; its input is the answer.
+            schema = next(t["input_schema"] for t in tools if t["name"] == forced)
+            text, call, name = "", sample(schema, payload), forced
+        content = ([{"type": "thinking", "thinking": "Thinking about it.", "signature": SIGNATURE}]
+                   if (body.get("thinking") or {}).get("type") == "enabled" else [])
+        content += ([{"type": "text", "text": text}] if text else []) + (
+            [{"type": "tool_use", "id": "toolu_fake1", "name": name, "input": call}] if call else [])
         stop = "tool_use" if call else "end_turn"
         usage = {"input_tokens": 10, "output_tokens": 4}
         if not body.get("stream"):
@@ -217,15 +206,20 @@ class Handler(BaseHTTPRequestHandler):
                     "model": body["model"], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}}, "message_start")
         self.event({"type": "ping"}, "ping")
         for index, block in enumerate(content):
+            delta = lambda d: self.event({"type": "content_block_delta", "index": index, "delta": d}, "content_block_delta")
             if block["type"] == "text":
                 self.event({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}, "content_block_start")
                 for piece in pieces(block["text"]):
-                    self.event({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
+                    delta({"type": "text_delta", "text": piece})
+            elif block["type"] == "thinking":
+                self.event({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}, "content_block_start")
+                delta({"type": "thinking_delta", "thinking": block["thinking"]})
+                delta({"type": "signature_delta", "signature": block["signature"]})
             else:
                 self.event({"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}, "content_block_start")
                 arguments = json.dumps(block["input"])
                 for i in range(0, len(arguments), 5):
-                    self.event({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": arguments[i:i + 5]}}, "content_block_delta")
+                    delta({"type": "input_json_delta", "partial_json": arguments[i:i + 5]})
             self.event({"type": "content_block_stop", "index": index}, "content_block_stop")
         self.event({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 4}}, "message_delta")
         self.event({"type": "message_stop"}, "message_stop")
@@ -235,6 +229,11 @@ class Handler(BaseHTTPRequestHandler):
     def gemini(self, body, stream):
         if self.headers.get("x-goog-api-key") != KEYS["gemini"] or "key=" in self.path:
             return self.send_json(400, {"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}})
+        model = re.match(r"/v1beta/models/([^/:]+)", self.path).group(1)
+        if model == OVERLOADED:
+            return self.send_json(503, {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}})
+        if model == RATE_LIMITED:
+            return self.send_json(429, {"error": {"code": 429, "message": "Resource exhausted.", "status": "RESOURCE_EXHAUSTED"}})
         contents = body.get("contents") or []
         if not contents or any(c["role"] not in ("user", "model") for c in contents):
             return self.send_json(400, {"error": {"code": 400, "message": "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}})
@@ -247,7 +246,12 @@ class Handler(BaseHTTPRequestHandler):
             kind, payload = "image", image["mimeType"]
         else:
             kind, payload = "text", " ".join(p["text"] for p in parts if "text" in p)
-        text, call = think(kind, payload, bool(body.get("tools")))
+        config = body.get("generationConfig") or {}
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if schema is None and config.get("responseMimeType") == "application/json":
+            schema = {"type": "object"}
+        names = [d["name"] for t in body.get("tools") or [] for d in t.get("functionDeclarations", [])]
+        text, call = think(kind, payload, names, schema)
         usage = {"promptTokenCount": 6, "candidatesTokenCount": 4, "totalTokenCount": 10}
         response_parts = ([{"text": text}] if text else []) + ([{"functionCall": {"name": "get_weather", "args": call}}] if call else [])
         candidate = lambda parts, finish=None: {"content": {"role": "model", "parts": parts}, "index": 0, **({"finishReason": finish} if finish else {})}
