@@ -96,13 +96,16 @@ class Handler(BaseHTTPRequestHandler):
         if body["model"] == RATE_LIMITED:
             return self.send_json(429, {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
                                   {"Retry-After": "30"})
-        last = body["messages"][-1]
+        # The last turn that is not a system message (a translated Claude Code call carries
+        # mid-conversation system turns); of a turn in parts, its last text (a translated
+        # Codex call merges its context and its prompt into one user turn).
+        last = [m for m in body["messages"] if m["role"] != "system"][-1]
         if last["role"] == "tool":
             kind, payload = "tool", last["content"]
         elif isinstance(last["content"], list):
             image = next((p for p in last["content"] if p["type"] == "image_url"), None)
-            kind, payload = ("image", image["image_url"]["url"][5:].split(";")[0]) if image else (
-                "text", " ".join(p["text"] for p in last["content"] if p["type"] == "text"))
+            texts = [p["text"] for p in last["content"] if p["type"] == "text"]
+            kind, payload = ("image", image["image_url"]["url"][5:].split(";")[0]) if image else ("text", texts[-1] if texts else "")
         else:
             kind, payload = "text", last["content"]
         response_format = body.get("response_format") or {}
@@ -183,7 +186,9 @@ class Handler(BaseHTTPRequestHandler):
         elif image:
             kind, payload = "image", image["source"]["media_type"]
         else:
-            kind, payload = "text", " ".join(b["text"] for b in blocks if b["type"] == "text")
+            # Its last text block: a turn translated from a merged one ends with its prompt.
+            texts = [b["text"] for b in blocks if b["type"] == "text"]
+            kind, payload = "text", texts[-1] if texts else ""
         tools = body.get("tools") or []
         forced = (body.get("tool_choice") or {}).get("name") if (body.get("tool_choice") or {}).get("type") == "tool" else None
         text, call = think(kind, payload, [t["name"] for t in tools])

@@ -15,6 +15,7 @@ CONFIG = """\
 model = "{model}"
 model_provider = "proxy"
 check_for_update_on_startup = false
+{extra}
 
 [model_providers.proxy]
 name = "llm-proxy"
@@ -29,16 +30,17 @@ enabled = false
 [features]
 plugins = false
 """
-TRANSLATED_BUG = ("proxy bug: Responses→Chat refuses Codex's default tools: a `namespace` tool of function tools "
-                  "(multi_agent_v1) and a `web_search` tool, each 400 'tool type `…` is not supported'")
+# OpenAI's hosted web search runs only where the upstream speaks Responses; the proxy refuses
+# it elsewhere rather than pretend, so Codex in front of another dialect turns it off.
+EXTRA = {"openai": "", "anthropic": 'web_search = "disabled"'}
 
 
-@pytest.mark.parametrize("provider", ["openai", pytest.param("anthropic", marks=pytest.mark.xfail(strict=True, reason=TRANSLATED_BUG))])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_exec_says_hi(gateway, refuser, tmp_path, provider):
     codex_home, work = tmp_path / "codex", tmp_path / "work"
     codex_home.mkdir()
     work.mkdir()
-    (codex_home / "config.toml").write_text(CONFIG.format(model=f"via-{provider}", base_url=gateway["base_url"]))
+    (codex_home / "config.toml").write_text(CONFIG.format(model=f"via-{provider}", base_url=gateway["base_url"], extra=EXTRA[provider]))
     before = len(gateway["logs"])
     done = run([installed(".bin/codex"), "exec", "--skip-git-repo-check", "say hi"], tmp_path, refuser,
                {"CODEX_HOME": codex_home, "LLM_PROXY_KEY": MASTER_KEY}, cwd=work)
