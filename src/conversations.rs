@@ -21,7 +21,7 @@ pub struct Conversations {
 pub struct Stored {
     /// The `response` object, as the client got it.
     pub response: Value,
-    /// Every input item of the turn, earlier turns' included, each with an `id`.
+    /// Every input item of the turn, earlier turns' included, as the client sent them.
     pub input: Vec<Value>,
     /// Its size in bytes, as the store's bound counts it.
     weight: usize,
@@ -64,7 +64,7 @@ impl Conversations {
         request.remove("previous_response_id");
         let mut input = stored.input.clone();
         if let Some(Value::Array(output)) = stored.response.get("output") {
-            input.extend(output.iter().cloned());
+            input.extend(output.iter().filter_map(replayable));
         }
         input.extend(input_items(request.remove("input")));
         request.insert("input".to_string(), Value::Array(input));
@@ -87,7 +87,7 @@ impl Conversations {
         }
         let Ok(response) = serde_json::from_slice::<Value>(response) else { return };
         let Some(id) = response.get("id").and_then(Value::as_str).map(Arc::<str>::from) else { return };
-        let input: Vec<Value> = input_items(request.input).into_iter().map(with_id).collect();
+        let input = input_items(request.input);
         let weight = response.to_string().len() + input.iter().map(|i| i.to_string().len()).sum::<usize>();
         self.cache.insert(id, Arc::new(Stored { response, input, weight }));
     }
@@ -102,21 +102,46 @@ fn input_items(input: Option<Value>) -> Vec<Value> {
     }
 }
 
-/// An input item as `input_items` lists it: typed, with an id, text content as parts.
-fn with_id(item: Value) -> Value {
+/// An output item as the next turn's input: without the `id` the upstream gave it (ids mean
+/// something only to the store that made them, and a translated answer's are the proxy's), and
+/// reasoning only when it carries its encrypted content (else it names state no other upstream
+/// holds).
+fn replayable(item: &Value) -> Option<Value> {
+    let Value::Object(item) = item else { return Some(item.clone()) };
+    if item.get("type").and_then(Value::as_str) == Some("reasoning")
+        && !item.contains_key("encrypted_content")
+    {
+        return None;
+    }
+    let mut item = item.clone();
+    item.remove("id");
+    Some(Value::Object(item))
+}
+
+/// The input items of a stored turn as `input_items` lists them: typed, text content as parts
+/// (`output_text` for the assistant's), and an id, the one the client gave or one made from
+/// the response's id and the item's place, so that pages (`after`) are stable.
+pub fn listed(response_id: &str, input: &[Value]) -> Vec<Value> {
+    input.iter().enumerate().map(|(index, item)| listed_item(response_id, index, item.clone())).collect()
+}
+
+fn listed_item(response_id: &str, index: usize, item: Value) -> Value {
     let Value::Object(mut item) = item else { return item };
-    let is_message = item.get("type").is_none_or(|t| t == "message") && item.contains_key("role");
+    let role = item.get("role").and_then(Value::as_str).map(str::to_string);
+    let is_message = item.get("type").is_none_or(|t| t == "message") && role.is_some();
     if is_message {
         item.insert("type".to_string(), Value::from("message"));
         if let Some(Value::String(text)) = item.get("content") {
-            let part = json!([{"type": "input_text", "text": text}]);
+            let kind = if role.as_deref() == Some("assistant") { "output_text" } else { "input_text" };
+            let part = json!([{"type": kind, "text": text}]);
             item.insert("content".to_string(), part);
         }
         item.entry("status").or_insert(Value::from("completed"));
     }
     if !item.contains_key("id") {
-        let prefix = if is_message { "msg_" } else { "item_" };
-        item.insert("id".to_string(), Value::from(crate::dialect::new_id(prefix)));
+        let prefix = if is_message { "msg" } else { "item" };
+        let tail = response_id.strip_prefix("resp_").unwrap_or(response_id);
+        item.insert("id".to_string(), Value::from(format!("{prefix}_{tail}_{index}")));
     }
     Value::Object(item)
 }
@@ -142,16 +167,49 @@ mod tests {
         assert!(expanded.get("previous_response_id").is_none(), "every upstream can serve it now");
         let input = expanded["input"].as_array().unwrap();
         assert_eq!(input.len(), 3);
-        assert_eq!(input[0]["role"], "user");
-        assert_eq!(input[0]["content"], json!([{"type": "input_text", "text": "Weather in Paris?"}]));
-        assert!(input[0]["id"].as_str().unwrap().starts_with("msg_"));
+        assert_eq!(input[0], json!({"type": "message", "role": "user", "content": "Weather in Paris?"}));
         assert_eq!(input[1]["type"], "function_call");
+        assert!(input[1].get("id").is_none(), "an upstream's item id is not replayed");
         assert_eq!(input[2]["type"], "function_call_output");
 
         // The second turn, stored, carries the whole conversation.
         let second = json!({"id": "resp_2", "object": "response", "output": []});
         store.record(&store.expand(next).unwrap(), second.to_string().as_bytes());
-        assert_eq!(store.get("resp_2").unwrap().input.len(), 3);
+        let stored = store.get("resp_2").unwrap();
+        let listed = listed("resp_2", &stored.input);
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[0]["content"], json!([{"type": "input_text", "text": "Weather in Paris?"}]));
+        assert_eq!(listed[0]["id"], "msg_2_0");
+        assert_eq!(listed[1]["id"], "item_2_1");
+    }
+
+    #[test]
+    fn replayed_turns_keep_what_any_upstream_accepts() {
+        let store = store();
+        let answer = json!({"id": "resp_9", "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "gAAA"},
+            {"type": "message", "id": "msg_1", "role": "assistant", "content": [{"type": "output_text", "text": "Hi"}]}]});
+        store.record(
+            br#"{"input":[{"role":"assistant","content":"earlier"}]}"#,
+            answer.to_string().as_bytes(),
+        );
+        let expanded: Value = serde_json::from_slice(
+            &store.expand(br#"{"previous_response_id":"resp_9","input":"next"}"#).unwrap(),
+        )
+        .unwrap();
+        let input = expanded["input"].as_array().unwrap();
+        assert_eq!(
+            input[0],
+            json!({"role": "assistant", "content": "earlier"}),
+            "the client's items as it sent them"
+        );
+        assert_eq!(input[1], json!({"type": "reasoning", "summary": [], "encrypted_content": "gAAA"}));
+        assert_eq!(input[2]["type"], "message");
+        assert!(input[2].get("id").is_none());
+        assert_eq!(input.len(), 4, "reasoning without its encrypted content is dropped");
+        let listed = listed("resp_9", &store.get("resp_9").unwrap().input);
+        assert_eq!(listed[0]["content"], json!([{"type": "output_text", "text": "earlier"}]));
     }
 
     #[test]

@@ -450,3 +450,25 @@ async fn count_tokens_asks_anthropic_and_estimates_elsewhere() {
     assert!((5..40).contains(&tokens), "an estimate near the truth: {tokens}");
     assert!(openai.received().is_empty(), "nothing to ask an upstream without a counting endpoint");
 }
+
+/// A `count_tokens` answered by the proxy's estimate never reached an upstream, so it settles
+/// nothing: a deployment failing every real request is still ejected.
+#[tokio::test]
+async fn a_count_tokens_estimate_touches_no_deployment() {
+    let (primary, _backup, proxy) = common::pair(
+        common::Reply::Status(500, vec![]),
+        common::Reply::Ok,
+        "failure_threshold: 3, cooldown_seconds: 600",
+    )
+    .await;
+    let count = json!({"model": "m", "messages": [{"role": "user", "content": "hello"}]});
+    for _ in 0..3 {
+        proxy.chat(common::chat_body("m")).await;
+        let counted = proxy.post("/v1/messages/count_tokens", count.clone()).await;
+        assert_eq!(counted.status(), 200);
+        assert!(counted.json::<Value>().await.unwrap()["input_tokens"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(primary.calls(), 3, "the estimate never reached the upstream");
+    let state = proxy.deployment("m", "primary").await;
+    assert_eq!(state["enabled"], false, "three real failures in a row eject it: {state}");
+}

@@ -90,11 +90,12 @@ pub fn send<'a>(
         Operation::CountTokens if provider.speaks(Dialect::Messages) => {
             provider.count_tokens(native(request.body_with_model(attempt.model_id_json), false))
         }
-        Operation::CountTokens => {
-            let counted = messages::estimate_input_tokens(request.body())
-                .map(|tokens| Reply::json(Bytes::from(format!(r#"{{"input_tokens":{tokens}}}"#)), None));
-            Box::pin(std::future::ready(counted))
-        }
+        // Passed over without a penalty: when no deployment can count, the route answers an
+        // estimate itself ([`estimate_tokens`]), touching no deployment's health or caps.
+        Operation::CountTokens => Box::pin(std::future::ready(Err(ProviderError::unsupported(
+            "token counting needs an upstream that speaks the Messages API",
+            None,
+        )))),
         Operation::Responses | Operation::Messages if provider.speaks(dialect) => {
             provider.chat(native(request.body_with_model(attempt.model_id_json), true))
         }
@@ -120,6 +121,13 @@ pub fn send<'a>(
             })
         }
     }
+}
+
+/// `count_tokens` answered without an upstream: an estimate of the request's input tokens,
+/// as `{"input_tokens": N}`.
+pub fn estimate_tokens(request: &ApiRequest) -> Result<Bytes, ProviderError> {
+    let tokens = messages::estimate_input_tokens(request.body())?;
+    Ok(Bytes::from(format!(r#"{{"input_tokens":{tokens}}}"#)))
 }
 
 /// A request in `dialect` as Chat Completions.

@@ -80,6 +80,13 @@ pub struct ModelRoute {
     pub metrics: ModelMetrics,
 }
 
+impl ModelRoute {
+    /// Whether some deployment's provider takes requests in `dialect` as they are.
+    pub fn speaks(&self, dialect: crate::api::dialect::Dialect) -> bool {
+        self.deployments.iter().any(|d| d.provider.speaks(dialect))
+    }
+}
+
 /// One (model, provider) pair: a routable target with its own health, load and caps.
 pub struct Deployment {
     /// The provider's name under `providers:`.

@@ -99,7 +99,8 @@ pub(super) async fn input_items(
 ) -> Response {
     let Some(stored) = state.conversations().get(&id) else { return not_found(&id) };
     let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20).clamp(1, 100);
-    let mut items: Vec<&Value> = stored.input.iter().collect();
+    let listed = crate::conversations::listed(&id, &stored.input);
+    let mut items: Vec<&Value> = listed.iter().collect();
     if query.get("order").map(String::as_str) != Some("asc") {
         items.reverse();
     }

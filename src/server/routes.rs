@@ -20,7 +20,7 @@ use super::{ATTEMPTS_HEADER, AppState, Live, MODEL_HEADER, PROVIDER_HEADER};
 use crate::api::request::{ApiRequest, InvalidRequest, Operation};
 use crate::api::{Model, ModelList};
 use crate::metrics::StreamStatus;
-use crate::router::{Inbound, Served, ceil_secs};
+use crate::router::{Inbound, RouteError, Served, ceil_secs};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -123,6 +123,19 @@ async fn dispatch(
             return response;
         }
     };
+    if operation == Operation::CountTokens && !can_count(&live, request.model()) {
+        // Nothing behind this model counts tokens: the estimate, without touching a deployment.
+        ctx.model = Some(Arc::from(request.model()));
+        let mut response = match crate::dialect::estimate_tokens(&request) {
+            Ok(body) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
+            Err(error) => {
+                ProxyError::Unsupported { message: error.to_string(), param: None }.respond(dialect)
+            }
+        };
+        metrics.unknown_model(response.status().as_u16());
+        response.extensions_mut().insert(ctx);
+        return response;
+    }
     let request_id = ctx.request_id.clone();
     let inbound = Inbound { request: &request, request_id: &request_id, headers: &headers };
     let dispatch = live.router.route(&inbound).await;
@@ -188,6 +201,14 @@ async fn dispatch(
             response.extensions_mut().insert(LoggedAtStreamEnd);
             response
         }
+        Err(RouteError::Unsupported { .. }) if operation == Operation::CountTokens => {
+            match crate::dialect::estimate_tokens(&request) {
+                Ok(body) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
+                Err(error) => {
+                    ProxyError::Unsupported { message: error.to_string(), param: None }.respond(dialect)
+                }
+            }
+        }
         Err(error) => ProxyError::from(error).respond(dialect),
     };
     if response.extensions().get::<LoggedAtStreamEnd>().is_none() {
@@ -209,6 +230,12 @@ async fn dispatch(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(ctx.attempts));
     response.extensions_mut().insert(ctx);
     response
+}
+
+/// Whether some deployment of `model` (a name or an alias) speaks the Messages API, and so
+/// can count tokens; an unknown model is for the router to refuse.
+fn can_count(live: &Live, model: &str) -> bool {
+    live.router.model(model).is_none_or(|route| route.speaks(crate::api::dialect::Dialect::Messages))
 }
 
 /// Counts a request in `llm_proxy_in_flight_requests` until dropped (streams: at their end).

@@ -45,10 +45,13 @@ impl Anthropic {
     }
 
     async fn send(&self, mut call: Call) -> Result<Reply, ProviderError> {
-        call.forwarded.entry("anthropic-version").or_insert(ANTHROPIC_VERSION);
         if call.dialect == Dialect::Messages {
+            // The client's own version: its request is written for it.
+            call.forwarded.entry("anthropic-version").or_insert(ANTHROPIC_VERSION);
             return self.relay(self.messages_uri.clone(), call).await;
         }
+        // A translated request is written for the version the translator knows.
+        call.forwarded.insert("anthropic-version", ANTHROPIC_VERSION);
         let translated =
             request::translate(&call.body, &call.model_id, call.stream, self.default_max_tokens)?;
         let body = super::translate::to_bytes(&translated.body);

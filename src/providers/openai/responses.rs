@@ -2,8 +2,9 @@
 //! untouched, read (through [`SseDecoder`]) for meaning, the terminal event, errors and usage.
 //!
 //! The same commit rule as Chat streams: the preamble (`response.created`,
-//! `response.in_progress`, comments) is held; the first text, refusal, reasoning or arguments delta, a
-//! function call item, or a terminal event makes the stream meaningful. An `error` event or
+//! `response.in_progress`, `response.queued`, comments, an empty message or reasoning item
+//! opening) is held; any other event — a delta of text, reasoning or any tool's input, a tool
+//! call item, a terminal event — makes the stream meaningful. An `error` event or
 //! `response.failed` before that fails the attempt with the status its code stands for, so
 //! the router can fail over.
 
@@ -164,18 +165,17 @@ impl Reader {
             event.event.as_str()
         };
         match kind {
-            // Reasoning the client is shown counts too: a model may think for minutes
-            // before its first word, and that stream is alive and answering.
-            "response.output_text.delta"
-            | "response.refusal.delta"
-            | "response.function_call_arguments.delta"
-            | "response.reasoning_summary_text.delta"
-            | "response.reasoning_text.delta" => {
-                self.meaningful = true;
-            }
+            // The preamble, and the opening of an item that has said nothing yet.
+            "response.created"
+            | "response.in_progress"
+            | "response.queued"
+            | "response.content_part.added" => {}
             "response.output_item.added" if !self.meaningful => {
                 let added = serde_json::from_str::<ItemAdded<'_>>(&event.data).ok();
-                if added.and_then(|a| a.item).and_then(|i| i.kind).as_deref() == Some("function_call") {
+                let kind = added.and_then(|a| a.item).and_then(|i| i.kind);
+                // Any other item (a function, custom tool, MCP or hosted tool call) is the
+                // answer under way.
+                if !matches!(kind.as_deref(), Some("message" | "reasoning")) {
                     self.meaningful = true;
                 }
             }
@@ -191,7 +191,10 @@ impl Reader {
                 }
                 return Ok(Seen::Failed);
             }
-            _ => {}
+            // Every other event is output under way: text, refusal, reasoning and tool-input
+            // deltas of any tool kind, partial images, an item done. A model may think for
+            // minutes before its first word; that stream is alive and answering.
+            _ => self.meaningful = true,
         }
         Ok(Seen::Nothing)
     }
@@ -353,6 +356,19 @@ mod tests {
         let frames = frames_of(&[CREATED, message, call]);
         let flags: Vec<bool> = frames.iter().map(|f| f.as_ref().unwrap().meaningful).collect();
         assert_eq!(flags, [false, false, true]);
+    }
+
+    #[test]
+    fn a_custom_tool_call_or_its_input_commits_the_stream() {
+        // Codex's apply_patch is a custom tool: its input streams as its own deltas.
+        for event in [
+            "data: {\"type\":\"response.output_item.added\",\"item\":{\"type\":\"custom_tool_call\"}}\n\n",
+            "event: response.custom_tool_call_input.delta\ndata: {\"type\":\"response.custom_tool_call_input.delta\",\"delta\":\"*** Begin\"}\n\n",
+        ] {
+            let frames = frames_of(&[CREATED, event]);
+            let flags: Vec<bool> = frames.iter().map(|f| f.as_ref().unwrap().meaningful).collect();
+            assert_eq!(flags, [false, true], "{event}");
+        }
     }
 
     fn status_and_body(data: &str) -> (u16, serde_json::Value) {
