@@ -47,6 +47,7 @@ use http::header::HeaderValue;
 use crate::api::request::{ApiRequest, Operation, Untranslatable};
 use crate::providers::{Call, Payload, Provider, ProviderError, Reply};
 
+mod chat;
 mod reframe;
 
 /// What one attempt needs besides the request: the deployment's model and the client's

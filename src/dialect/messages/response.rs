@@ -12,56 +12,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::dialect::chat::{Completion, text};
 use crate::providers::ProviderError;
 use crate::usage::Usage;
-
-#[derive(Deserialize)]
-struct Completion<'a> {
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default, borrow)]
-    message: Option<ChatMessage<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ChatMessage<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    refusal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    reasoning: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    tool_calls: Vec<ToolCall<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ToolCall<'a> {
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    function: Function<'a>,
-}
-
-#[derive(Deserialize)]
-struct Function<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
-}
 
 #[derive(Deserialize)]
 struct RequestModel<'a> {
@@ -166,8 +119,7 @@ pub(super) fn message_id(chat_id: &str) -> Cow<'_, str> {
 
 /// A reasoning field's text, when it is a non-empty string.
 fn reasoning_text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    let text: Cow<'_, str> = serde_json::from_str(raw?.get()).ok()?;
-    (!text.is_empty()).then_some(text)
+    text(raw).filter(|t| !t.is_empty())
 }
 
 /// A `chat.completion` body → the Anthropic `message` answering `request`.
@@ -179,7 +131,8 @@ pub(super) fn answer(request: &[u8], chat: &[u8]) -> Result<Bytes, ProviderError
     };
     let request_model = serde_json::from_slice::<RequestModel<'_>>(request).ok().and_then(|r| r.model);
     let model = completion.model.or(request_model).unwrap_or(Cow::Borrowed(""));
-    let id = message_id(completion.id.as_deref().unwrap_or("proxy"));
+    let chat_id = text(completion.id);
+    let id = message_id(chat_id.as_deref().unwrap_or("proxy"));
     let mut content = Vec::new();
     let mut has_tool_calls = false;
     if let Some(message) = choice.message {

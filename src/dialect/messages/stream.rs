@@ -16,70 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::response::{MessageUsage, message_id, stop_reason};
 use crate::dialect::FromChat;
+use crate::dialect::chat::{Chunk, ToolCallDelta, text};
 use crate::usage::Usage;
-
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default)]
-    index: u32,
-    #[serde(default, borrow)]
-    delta: Option<Delta<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    refusal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    reasoning: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    tool_calls: Vec<ToolDelta<'a>>,
-}
-
-/// A field that is text when it is a string and ignored otherwise (some servers send
-/// reasoning as objects).
-struct Text<'a>(Option<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <&'de serde_json::value::RawValue>::deserialize(deserializer)?;
-        Ok(Text(serde_json::from_str::<Cow<'de, str>>(raw.get()).ok()))
-    }
-}
-
-#[derive(Deserialize)]
-struct ToolDelta<'a> {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    function: Option<FunctionDelta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionDelta<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
-}
 
 // === events written ===
 
@@ -303,7 +241,7 @@ impl MessagesWriter {
         );
     }
 
-    fn tool(&mut self, call: &ToolDelta<'_>, position: usize, out: &mut BytesMut) {
+    fn tool(&mut self, call: &ToolCallDelta<'_>, position: usize, out: &mut BytesMut) {
         let index = call.index.unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
         let function = call.function.as_ref();
         if !self.tools_seen.contains(&index) {
@@ -341,22 +279,23 @@ impl FromChat for MessagesWriter {
         {
             self.usage = Some(usage);
         }
-        self.start(chunk.id.as_deref(), chunk.model.as_deref(), out);
+        self.start(text(chunk.id).as_deref(), chunk.model.as_deref(), out);
         // Messages has one answer: choices other than the first are not shown.
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             if let Some(delta) = &choice.delta {
-                let reasoning = delta.reasoning_content.as_ref().or(delta.reasoning.as_ref());
-                if let Some(Text(Some(thinking))) = reasoning
+                // The first reasoning field present is the one read, text or not.
+                let reasoning = delta.reasoning_content.or(delta.reasoning);
+                if let Some(thinking) = text(reasoning)
                     && !thinking.is_empty()
                 {
-                    self.delta(Open::Thinking, DeltaOut::Thinking { thinking }, out);
+                    self.delta(Open::Thinking, DeltaOut::Thinking { thinking: &thinking }, out);
                 }
                 for text in [&delta.content, &delta.refusal].into_iter().flatten() {
                     if !text.is_empty() {
                         self.delta(Open::Text, DeltaOut::Text { text }, out);
                     }
                 }
-                for (position, call) in delta.tool_calls.iter().enumerate() {
+                for (position, call) in delta.tool_calls.iter().flatten().enumerate() {
                     self.tool(call, position, out);
                 }
             }

@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::dialect::chat::{Completion, text};
 use crate::providers::ProviderError;
 use crate::providers::translate::response::now_secs;
 use crate::providers::translate::{invalid_response, to_bytes};
@@ -230,72 +230,20 @@ pub(super) fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, st
            "status": status})
 }
 
-// === the chat.completion read ===
-
-#[derive(Deserialize)]
-struct Completion<'a> {
-    #[serde(default, borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    created: Option<u64>,
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default, borrow)]
-    message: Option<ChatMessage<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ChatMessage<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    refusal: Option<Cow<'a, str>>,
-    /// DeepSeek's (and vLLM's) name for the reasoning text.
-    #[serde(default, borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
-    /// OpenRouter's and Groq's; some hosts send an object here, which is not text.
-    #[serde(default)]
-    reasoning: Option<Value>,
-    #[serde(default, borrow)]
-    tool_calls: Vec<ChatToolCall<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ChatToolCall<'a> {
-    #[serde(default, borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow)]
-    function: ChatFunction<'a>,
-}
-
-#[derive(Deserialize)]
-struct ChatFunction<'a> {
-    #[serde(default, borrow)]
-    name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    arguments: Cow<'a, str>,
-}
-
 /// See [`super::answer`].
 pub(super) fn answer(request: &[u8], id: &str, chat: &[u8]) -> Result<Bytes, ProviderError> {
     let completion: Completion<'_> =
         serde_json::from_slice(chat).map_err(|err| invalid_response("chat.completion", err))?;
+    let created_at = completion.created().unwrap_or_else(now_secs);
     let usage = Usage::from_openai(chat);
     let echo = Echo::new(request);
     let choice = completion.choices.into_iter().next();
     let status = Status::from_finish(choice.as_ref().and_then(|c| c.finish_reason.as_deref()));
     let mut output = Vec::new();
     if let Some(message) = choice.and_then(|c| c.message) {
-        let reasoning = message.reasoning_content.filter(|r| !r.is_empty()).or(match message.reasoning {
-            Some(Value::String(text)) if !text.is_empty() => Some(Cow::Owned(text)),
-            _ => None,
-        });
+        let reasoning = text(message.reasoning_content)
+            .filter(|r| !r.is_empty())
+            .or_else(|| text(message.reasoning).filter(|r| !r.is_empty()));
         if let Some(reasoning) = reasoning {
             output.push(reasoning_item(&item_id("rs", id, output.len()), &reasoning, "completed"));
         }
@@ -312,16 +260,15 @@ pub(super) fn answer(request: &[u8], id: &str, chat: &[u8]) -> Result<Bytes, Pro
         for call in message.tool_calls {
             let item = echo.call_item(
                 &item_id("fc", id, output.len()),
-                &call.id,
-                &call.function.name,
-                &call.function.arguments,
+                call.id.as_deref().unwrap_or_default(),
+                call.function.name.as_deref().unwrap_or_default(),
+                call.function.arguments.as_deref().unwrap_or_default(),
                 "completed",
             );
             output.push(item);
         }
     }
     let model = completion.model.filter(|m| !m.is_empty()).unwrap_or(Cow::Borrowed(&echo.model));
-    let created_at = completion.created.unwrap_or_else(now_secs);
     let end = End { status, output: &output, usage, error: None };
     Ok(to_bytes(&echo.response(id, created_at, &model, &end)))
 }

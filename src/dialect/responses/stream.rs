@@ -8,82 +8,16 @@
 use std::borrow::Cow;
 
 use bytes::{BufMut, BytesMut};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::response::{Echo, End, Status, item_id, message_item, reasoning_item, refusal_part, text_part};
 use crate::dialect::FromChat;
+use crate::dialect::chat::{Chunk, ToolCallDelta, text};
 use crate::providers::translate::response::now_secs;
 use crate::usage::Usage;
 
-// === the chunk read (borrowed: one per token) ===
-
-/// A string that borrows from the chunk unless it has escapes.
-#[derive(Deserialize)]
-struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
-
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    model: Option<Str<'a>>,
-    #[serde(default)]
-    created: Option<u64>,
-    #[serde(default, borrow)]
-    choices: Vec<ChunkChoice<'a>>,
-    #[serde(default)]
-    usage: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice<'a> {
-    #[serde(default)]
-    index: u32,
-    #[serde(default, borrow)]
-    delta: Option<Delta<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Str<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    refusal: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    reasoning: Option<MaybeText<'a>>,
-    #[serde(default, borrow)]
-    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
-}
-
-/// OpenRouter's `reasoning` is text; another host may send an object there.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MaybeText<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Other(IgnoredAny),
-}
-
-#[derive(Deserialize)]
-struct ToolCallDelta<'a> {
-    #[serde(default)]
-    index: u32,
-    #[serde(default, borrow)]
-    id: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    function: Option<FunctionDelta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionDelta<'a> {
-    #[serde(default, borrow)]
-    name: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    arguments: Option<Str<'a>>,
-}
+// === the error read ===
 
 #[derive(Deserialize)]
 struct ErrorEnvelope<'a> {
@@ -354,29 +288,24 @@ impl Writer {
 
     fn tool_call(&mut self, out: &mut BytesMut, call: ToolCallDelta<'_>) {
         let (name, arguments) = match call.function {
-            Some(f) => (f.name.map(|n| n.0), f.arguments.map(|a| a.0)),
+            Some(f) => (f.name, f.arguments),
             None => (None, None),
         };
-        if !self.calls.iter().any(|c| c.chat_index == call.index) {
+        // A fragment without an index is the first call's.
+        let chat_index = call.index.unwrap_or(0);
+        if !self.calls.iter().any(|c| c.chat_index == chat_index) {
             self.close_open(out, "completed");
             let index = self.take_index();
             let id = item_id("fc", &self.id, index);
             // A host that sends no id still gets one: the client must be able to answer it.
-            let call_id = call.id.map_or_else(|| item_id("call", &self.id, index), |c| c.0.into_owned());
+            let call_id = call.id.map_or_else(|| item_id("call", &self.id, index), Cow::into_owned);
             let name = name.map(Cow::into_owned).unwrap_or_default();
             let item = self.echo.call_item(&id, &call_id, &name, "", "in_progress");
             self.item_added(out, index, item);
-            self.calls.push(Call {
-                chat_index: call.index,
-                index,
-                id,
-                call_id,
-                name,
-                arguments: String::new(),
-            });
+            self.calls.push(Call { chat_index, index, id, call_id, name, arguments: String::new() });
         }
         let Some(arguments) = arguments.filter(|a| !a.is_empty()) else { return };
-        let Some(open) = self.calls.iter_mut().find(|c| c.chat_index == call.index) else { return };
+        let Some(open) = self.calls.iter_mut().find(|c| c.chat_index == chat_index) else { return };
         open.arguments.push_str(&arguments);
         let piece = Piece { delta: Some(&arguments), ..Piece::new(&open.id, open.index) };
         self.sink.emit(out, "response.function_call_arguments.delta", piece);
@@ -451,11 +380,11 @@ impl FromChat for Writer {
         }
         // A chunk that cannot be read says nothing a client could use.
         let Ok(chunk) = serde_json::from_str::<Chunk<'_>>(data) else { return };
-        if let Some(model) = chunk.model.filter(|m| !m.0.is_empty()) {
-            model.0.as_ref().clone_into(&mut self.model);
+        if let Some(model) = chunk.model.as_deref().filter(|m| !m.is_empty()) {
+            model.clone_into(&mut self.model);
         }
         if !self.started
-            && let Some(created) = chunk.created
+            && let Some(created) = chunk.created()
         {
             self.created_at = created;
         }
@@ -468,25 +397,23 @@ impl FromChat for Writer {
         // Responses has no `n`: the first choice is the answer.
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             if let Some(delta) = choice.delta {
-                let reasoning = delta.reasoning_content.map(|r| r.0).or(match delta.reasoning {
-                    Some(MaybeText::Text(text)) => Some(text),
-                    _ => None,
-                });
+                // The first reasoning field that is text is the one read, even if empty.
+                let reasoning = text(delta.reasoning_content).or_else(|| text(delta.reasoning));
                 if let Some(reasoning) = reasoning {
                     self.reasoning(out, &reasoning);
                 }
                 if let Some(text) = delta.content {
-                    self.message(out, PartKind::Text, &text.0);
+                    self.message(out, PartKind::Text, &text);
                 }
                 if let Some(refusal) = delta.refusal {
-                    self.message(out, PartKind::Refusal, &refusal.0);
+                    self.message(out, PartKind::Refusal, &refusal);
                 }
                 for call in delta.tool_calls.into_iter().flatten() {
                     self.tool_call(out, call);
                 }
             }
             if let Some(reason) = choice.finish_reason {
-                self.finish_reason = Some(reason.0.into_owned());
+                self.finish_reason = Some(reason.into_owned());
             }
         }
     }
