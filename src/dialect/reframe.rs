@@ -9,8 +9,10 @@ use super::FromChat;
 use crate::providers::translate::stream::{SseDecoder, SseEvent};
 use crate::providers::{Frame, Frames};
 
-/// `frames` (Chat events) as `writer`'s dialect. A broken upstream ends with the writer's own
-/// error event in a failed frame, so the client sees an error it understands.
+/// `frames` (Chat events) as `writer`'s dialect. An upstream error event becomes the writer's
+/// error event in a failed frame; a broken connection passes on as the error it is, before the
+/// commit for the router to fail over, after it for the relay to end the stream with its own
+/// error event in the client's dialect.
 pub(crate) fn reframe(frames: Frames, writer: Box<dyn FromChat>) -> Frames {
     let state = State { frames, writer, decoder: SseDecoder::default(), events: Vec::new(), over: false };
     futures_util::stream::unfold(state, |mut state| async move {
