@@ -198,11 +198,15 @@ pub mod bench {
     /// A recorded native stream in `dialect`, fed in `piece`-byte chunks through the scanner
     /// that reads it for commit, end and usage; the bytes relayed.
     pub fn pass_through(dialect: Dialect, sse: &[u8], piece: usize) -> usize {
-        relayed(dialect, sse, piece).len()
+        frames(dialect, sse, piece).iter().map(|f| f.bytes.len()).sum()
     }
 
     /// The bytes a native stream's scanner relays, up to its end or first error.
     pub fn relayed(dialect: Dialect, sse: &[u8], piece: usize) -> Vec<u8> {
+        frames(dialect, sse, piece).iter().flat_map(|f| f.bytes.iter().copied()).collect()
+    }
+
+    fn frames(dialect: Dialect, sse: &[u8], piece: usize) -> Vec<crate::providers::Frame> {
         let chunks: Vec<Result<Bytes, ProviderError>> =
             sse.chunks(piece.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let raw = futures_util::stream::iter(chunks).boxed();
@@ -213,6 +217,6 @@ pub mod bench {
         };
         // Every chunk is already there, so the stream never waits.
         let frames = frames.take_while(|f| std::future::ready(f.is_ok())).collect::<Vec<_>>().now_or_never();
-        frames.into_iter().flatten().flatten().flat_map(|f| f.bytes.to_vec()).collect()
+        frames.into_iter().flatten().flatten().collect()
     }
 }
