@@ -53,12 +53,13 @@ impl Conversations {
     /// The request with its `previous_response_id` replaced by the conversation it names
     /// (that turn's input and output items, then this request's input), so any upstream can
     /// serve it; `None` when the request names no previous response the proxy holds (an
-    /// upstream that speaks Responses may hold it: the request goes as it is).
-    pub fn expand(&self, body: &[u8]) -> Option<Bytes> {
+    /// upstream that speaks Responses may hold it: the request goes as it is). Also the id it
+    /// named, which the answer echoes.
+    pub fn expand(&self, body: &[u8]) -> Option<(Bytes, String)> {
         memchr::memmem::find(body, b"previous_response_id")?;
         let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(body) else { return None };
-        let stored = match request.get("previous_response_id") {
-            Some(Value::String(id)) => self.get(id)?,
+        let (stored, id) = match request.get("previous_response_id") {
+            Some(Value::String(id)) => (self.get(id)?, id.clone()),
             _ => return None,
         };
         request.remove("previous_response_id");
@@ -68,7 +69,7 @@ impl Conversations {
         }
         input.extend(input_items(request.remove("input")));
         request.insert("input".to_string(), Value::Array(input));
-        Some(Bytes::from(serde_json::to_vec(&Value::Object(request)).unwrap_or_default()))
+        Some((Bytes::from(serde_json::to_vec(&Value::Object(request)).unwrap_or_default()), id))
     }
 
     /// Keeps `response` (a `response` object) with the input of `request` (already expanded),
@@ -163,7 +164,7 @@ mod tests {
         ]});
         store.record(first, answer.to_string().as_bytes());
         let next = br#"{"model":"m","previous_response_id":"resp_1","input":[{"type":"function_call_output","call_id":"call_1","output":"sunny"}]}"#;
-        let expanded: Value = serde_json::from_slice(&store.expand(next).unwrap()).unwrap();
+        let expanded: Value = serde_json::from_slice(&store.expand(next).unwrap().0).unwrap();
         assert!(expanded.get("previous_response_id").is_none(), "every upstream can serve it now");
         let input = expanded["input"].as_array().unwrap();
         assert_eq!(input.len(), 3);
@@ -174,7 +175,7 @@ mod tests {
 
         // The second turn, stored, carries the whole conversation.
         let second = json!({"id": "resp_2", "object": "response", "output": []});
-        store.record(&store.expand(next).unwrap(), second.to_string().as_bytes());
+        store.record(&store.expand(next).unwrap().0, second.to_string().as_bytes());
         let stored = store.get("resp_2").unwrap();
         let listed = listed("resp_2", &stored.input);
         assert_eq!(listed.len(), 3);
@@ -195,7 +196,7 @@ mod tests {
             answer.to_string().as_bytes(),
         );
         let expanded: Value = serde_json::from_slice(
-            &store.expand(br#"{"previous_response_id":"resp_9","input":"next"}"#).unwrap(),
+            &store.expand(br#"{"previous_response_id":"resp_9","input":"next"}"#).unwrap().0,
         )
         .unwrap();
         let input = expanded["input"].as_array().unwrap();

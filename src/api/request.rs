@@ -65,6 +65,9 @@ pub struct ApiRequest {
     /// The same request in Chat Completions, made on first need (the first attempt at an
     /// upstream that does not speak this request's dialect) and kept for the next ones.
     as_chat: Arc<OnceLock<Result<ApiRequest, Untranslatable>>>,
+    /// The stored response this one continues, when the proxy put that conversation in the
+    /// body (a Responses `previous_response_id` it held): the answer names it.
+    continues: Option<Arc<str>>,
 }
 
 /// Why a request could not be put in another dialect: what is missing there, and where.
@@ -251,7 +254,19 @@ impl ApiRequest {
             include_usage,
             body,
             as_chat: Arc::default(),
+            continues: None,
         })
+    }
+
+    /// The same request, continuing the stored response `id` (see [`ApiRequest::continues`]).
+    pub fn continuing(mut self, id: &str) -> Self {
+        self.continues = Some(Arc::from(id));
+        self
+    }
+
+    /// The stored response this request continues, when the proxy expanded it.
+    pub fn continues(&self) -> Option<&str> {
+        self.continues.as_deref()
     }
 
     /// The dialect the client speaks.

@@ -114,7 +114,10 @@ pub fn send<'a>(
                 client_wants_usage: true,
                 ..native(Bytes::new(), true)
             };
-            let client_body = request.body().clone();
+            let client_body = match request.continues() {
+                Some(previous) => with_previous(request.body(), previous),
+                None => request.body().clone(),
+            };
             let sent = provider.chat(call);
             Box::pin(async move {
                 let reply = sent.await.map_err(|error| error_from_chat(dialect, error))?;
@@ -129,6 +132,24 @@ pub fn send<'a>(
 pub fn estimate_tokens(request: &ApiRequest) -> Result<Bytes, ProviderError> {
     let tokens = messages::estimate_input_tokens(request.body())?;
     Ok(Bytes::from(format!(r#"{{"input_tokens":{tokens}}}"#)))
+}
+
+/// The request body the answer is written for, naming the response it continues (the proxy
+/// took `previous_response_id` out to send the whole conversation): right after the opening
+/// brace, valid whatever follows.
+fn with_previous(body: &Bytes, previous: &str) -> Bytes {
+    let brace = body.iter().position(|&b| b == b'{').map_or(0, |at| at + 1);
+    let empty = body[brace..].trim_ascii_start().starts_with(b"}");
+    let field = format!(
+        r#""previous_response_id":{}{}"#,
+        serde_json::Value::from(previous),
+        if empty { "" } else { "," }
+    );
+    let mut out = Vec::with_capacity(body.len() + field.len());
+    out.extend_from_slice(&body[..brace]);
+    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(&body[brace..]);
+    Bytes::from(out)
 }
 
 /// A request in `dialect` as Chat Completions.
@@ -174,6 +195,20 @@ fn error_from_chat(dialect: Dialect, error: ProviderError) -> ProviderError {
             }
         }
         (_, error) => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_continued_id_goes_in_front_of_any_body() {
+        let named = |body: &str| with_previous(&Bytes::copy_from_slice(body.as_bytes()), "resp_\"1");
+        let out: serde_json::Value = serde_json::from_slice(&named(r#" {"input":[]}"#)).unwrap();
+        assert_eq!(out, serde_json::json!({"previous_response_id": "resp_\"1", "input": []}));
+        let out: serde_json::Value = serde_json::from_slice(&named("{ }")).unwrap();
+        assert_eq!(out, serde_json::json!({"previous_response_id": "resp_\"1"}));
     }
 }
 

@@ -106,11 +106,13 @@ async fn dispatch(
     let live = live.map_or_else(|| state.live(), |Extension(live)| live);
     let request = match async {
         check_json(&headers)?;
-        let mut bytes = read_body(body, &headers, live.max_body_bytes, live.body_read_timeout).await?;
+        let bytes = read_body(body, &headers, live.max_body_bytes, live.body_read_timeout).await?;
         if operation == Operation::Responses
-            && let Some(expanded) = state.conversations().expand(&bytes)
+            && let Some((expanded, previous)) = state.conversations().expand(&bytes)
         {
-            bytes = expanded;
+            return ApiRequest::parse_as(operation, expanded)
+                .map(|r| r.continuing(&previous))
+                .map_err(ProxyError::from);
         }
         ApiRequest::parse_as(operation, bytes).map_err(ProxyError::from)
     }

@@ -97,8 +97,13 @@ def test_function_tool_loop_with_previous_response_id(client, provider, streamed
     assert second.output_text == "The weather in Paris is sunny."
 
 
-@pytest.mark.xfail(strict=True, reason="proxy bug: a response continuing another does not echo its previous_response_id")
-@pytest.mark.parametrize("provider", UPSTREAMS)
+# A native upstream is sent the whole conversation, not the id, and echoes none: the proxy
+# relays its bytes untouched. Translated answers are the proxy's own and name it.
+NATIVE_ECHO = "known gap: a native Responses upstream gets the expanded conversation, so its answer names no previous_response_id"
+
+
+@pytest.mark.parametrize("provider", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NATIVE_ECHO)) if p == "openai" else p
+                                      for p in UPSTREAMS])
 def test_a_continued_response_names_its_previous_response(client, provider):
     first = client.responses.create(model=f"via-{provider}", input="one")
     second = client.responses.create(model=f"via-{provider}", input="two", previous_response_id=first.id)

@@ -95,7 +95,7 @@ impl Echo {
             "parallel_tool_calls",
             take("parallel_tool_calls").filter(Value::is_boolean).unwrap_or(json!(true)),
         );
-        set("previous_response_id", Value::Null);
+        set("previous_response_id", string("previous_response_id").unwrap_or(Value::Null));
         set("prompt_cache_key", string("prompt_cache_key").unwrap_or(Value::Null));
         set("reasoning", json!({"effort": effort, "summary": summary}));
         set("safety_identifier", string("safety_identifier").unwrap_or(Value::Null));
