@@ -5,17 +5,20 @@
 //! (what the client sent) → [`router`] (deployments by priority, failover, health) →
 //! [`providers`] (one adapter per wire format) → back through [`sse`] for streams.
 
+pub mod accounting;
 pub mod api;
 pub mod config;
 pub mod conversations;
 pub mod dialect;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keys;
 pub mod metrics;
 pub mod providers;
 pub mod router;
 pub mod server;
 pub mod sse;
+pub mod store;
 pub mod telemetry;
 pub mod usage;
 pub mod validate;
