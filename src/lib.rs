@@ -13,6 +13,7 @@ pub mod dialect;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod providers;
 pub mod router;

@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
 
+/// Unix seconds now.
+pub fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since.as_secs() as i64
+}
+
 /// Days since 1970-01-01 of a civil date.
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
