@@ -221,6 +221,118 @@ pub struct Metrics {
     refused: Family<ReasonLabels, Counter>,
     /// Request time minus time spent waiting on upstreams.
     pub overhead: Histogram,
+    /// Keys, limits, budgets, the ledger and the store.
+    pub governance: Governance,
+}
+
+/// Reasons a virtual key is refused: `llm_proxy_key_refusals_total{reason=…}`.
+pub const KEY_REFUSALS: [&str; 6] =
+    ["unknown", "expired", "blocked", "team_blocked", "store_unavailable", "model_not_allowed"];
+/// Limits that refuse requests: `llm_proxy_limit_refusals_total{limit=…}`.
+pub const LIMIT_REFUSALS: [&str; 4] = ["requests", "tokens", "parallel", "budget"];
+
+/// Governance metrics; every handle made at startup, so the request path touches atomics.
+#[derive(Clone, Default)]
+pub struct Governance {
+    key_refusals: [Counter; KEY_REFUSALS.len()],
+    limit_refusals: [Counter; LIMIT_REFUSALS.len()],
+    /// Requests served past a soft budget.
+    pub soft_budget_exceeded: Counter,
+    /// Ledger records written to the store.
+    pub ledger_written: Counter,
+    /// Ledger records dropped because the queue was full.
+    pub ledger_dropped: Counter,
+    /// Ledger records waiting to be written.
+    pub ledger_queue: Gauge,
+    /// 1 while the store answers, 0 after a failed write or read until one succeeds.
+    pub store_up: Gauge,
+    /// Failed store operations (writes retried, reads refused or served from cache).
+    pub store_errors: Counter,
+    /// Nano-dollars spent, as priced.
+    pub spend_nanos: Counter,
+}
+
+impl Governance {
+    /// Counts a refused key (`reason` one of [`KEY_REFUSALS`]).
+    pub fn key_refused(&self, reason: &str) {
+        if let Some(i) = KEY_REFUSALS.iter().position(|r| *r == reason) {
+            self.key_refusals[i].inc();
+        }
+    }
+
+    /// Counts a request refused by a limit (`limit` one of [`LIMIT_REFUSALS`]).
+    pub fn limit_refused(&self, limit: &str) {
+        if let Some(i) = LIMIT_REFUSALS.iter().position(|r| *r == limit) {
+            self.limit_refusals[i].inc();
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "key_refusals",
+            "Requests refused at authentication, by reason",
+            KeyedCounters(KEY_REFUSALS.to_vec(), self.key_refusals.to_vec(), "reason"),
+        );
+        registry.register(
+            "limit_refusals",
+            "Requests refused by a key's or team's limit, by limit",
+            KeyedCounters(LIMIT_REFUSALS.to_vec(), self.limit_refusals.to_vec(), "limit"),
+        );
+        registry.register(
+            "soft_budget_exceeded",
+            "Requests served past a soft budget",
+            self.soft_budget_exceeded.clone(),
+        );
+        registry.register(
+            "ledger_written",
+            "Ledger records written to the store",
+            self.ledger_written.clone(),
+        );
+        registry.register(
+            "ledger_dropped",
+            "Ledger records dropped because the write queue was full (requests are never held)",
+            self.ledger_dropped.clone(),
+        );
+        registry.register(
+            "ledger_queue_depth",
+            "Ledger records waiting to be written",
+            self.ledger_queue.clone(),
+        );
+        registry.register(
+            "store_up",
+            "1 while the store answers; 0 after a failure until an operation succeeds",
+            self.store_up.clone(),
+        );
+        registry.register("store_errors", "Failed store operations", self.store_errors.clone());
+        registry.register(
+            "spend_nanodollars",
+            "Spend priced from the price table, in nano-dollars",
+            self.spend_nanos.clone(),
+        );
+    }
+}
+
+/// Counters kept in an array (so the request path indexes, not looks up), shown as one
+/// labelled family.
+#[derive(Debug)]
+struct KeyedCounters(Vec<&'static str>, Vec<Counter>, &'static str);
+
+impl TypedMetric for KeyedCounters {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for KeyedCounters {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        for (value, counter) in self.0.iter().zip(&self.1) {
+            let labels = [(self.2, *value)];
+            counter.encode(encoder.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
 }
 
 impl fmt::Debug for Metrics {
@@ -261,6 +373,7 @@ impl Metrics {
             open_connections: Gauge::default(),
             refused: Family::default(),
             overhead: Histogram::new(OVERHEAD_BUCKETS),
+            governance: Governance::default(),
             registry: Registry::default(),
         };
         registry.register("requests", "Requests answered, by model and HTTP status", m.requests.clone());
@@ -340,6 +453,7 @@ impl Metrics {
             "The proxy's own time per request: total minus time waiting on upstreams",
             m.overhead.clone(),
         );
+        m.governance.register(&mut registry);
         Self { registry, ..m }
     }
 

@@ -1,6 +1,7 @@
 //! What requests cost and the record they leave: integer money, UTC periods, the price
 //! table, and the ledger writer (a bounded queue drained in batches, off the request path).
 
+pub mod ledger;
 pub mod money;
 pub mod period;
 

@@ -121,7 +121,11 @@ impl TryFrom<String> for Period {
 
     fn try_from(text: String) -> Result<Self, String> {
         let rolling = |digits: &str, per: u32| {
-            digits.parse::<u32>().ok().filter(|n| *n > 0 && *n <= 24 * 366).map(|n| Period::Rolling { hours: n * per })
+            digits
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0 && *n <= 24 * 366)
+                .map(|n| Period::Rolling { hours: n * per })
         };
         let parsed = match text.as_str() {
             "daily" => Some(Period::Daily),

@@ -5,6 +5,7 @@
 //! deployment is decoded on its own, so one mistake does not hide the next one.
 
 pub mod env;
+mod governance;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -17,6 +18,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 pub use crate::validate::{Problem, Problems, de};
 pub use env::{Env, ProcessEnv};
+pub use governance::{LedgerConfig, StoreConfig};
 
 use crate::providers::ProviderConfig;
 
@@ -31,6 +33,14 @@ pub struct Config {
     pub providers: Vec<NamedProvider>,
     /// Models clients may ask for, in file order.
     pub models: Vec<ModelConfig>,
+    /// Where keys, teams, spend and the ledger are kept.
+    pub store: StoreConfig,
+    /// What each request leaves in the ledger.
+    pub ledger: LedgerConfig,
+    /// Virtual keys declared as code (`keys:`), by hash.
+    pub keys: Vec<crate::store::KeyRecord>,
+    /// Teams declared as code (`teams:`).
+    pub teams: Vec<crate::store::TeamRecord>,
 }
 
 /// `server:`: where to listen and how to guard the door.
@@ -498,13 +508,21 @@ fn parse_document(text: &str, env: &dyn Env, problems: &mut Problems) -> Option<
     let router = take(&mut root, "router").and_then(|v| problems.decode("router", v)).unwrap_or_default();
     let (providers, declared) = parse_providers(take(&mut root, "providers"), problems);
     let models = parse_models(take(&mut root, "models"), &declared, problems);
+    let store = take(&mut root, "store").and_then(|v| problems.decode("store", v)).unwrap_or_default();
+    let ledger = take(&mut root, "ledger").and_then(|v| problems.decode("ledger", v)).unwrap_or_default();
+    let (keys, teams) =
+        governance::parse_principals(take(&mut root, "keys"), take(&mut root, "teams"), problems);
+    governance::validate_principals(&keys, &teams, problems);
     for (key, _) in root {
-        problems.push(key_text(&key), "unknown section (expected server, router, providers or models)");
+        problems.push(
+            key_text(&key),
+            "unknown section (expected server, router, providers, models, store, ledger, keys or teams)",
+        );
     }
 
     validate_server(&server, problems);
     validate_router(&router, problems);
-    Some(Config { server, router, providers, models })
+    Some(Config { server, router, providers, models, store, ledger, keys, teams })
 }
 
 fn take(map: &mut Mapping, key: &str) -> Option<Value> {

@@ -5,6 +5,8 @@
 //! 190 random bits from the OS. Only the SHA-256 of the whole key is stored: a fast hash is
 //! right here because the secret is random, not a password, and must be checked per request.
 
+pub mod ring;
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -71,7 +73,8 @@ pub fn hash(key: &str) -> String {
 pub fn id_of(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let valid = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let valid =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     (valid(id) && valid(secret)).then_some(id)
 }
 

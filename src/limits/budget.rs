@@ -84,7 +84,12 @@ impl Spend {
 
     /// Reserves `estimate` unless the hard limit is already reached; says whether the soft
     /// one is.
-    pub fn reserve(&self, budget: &Budget, estimate: Money, now: i64) -> Result<(Reservation, Verdict), Exceeded> {
+    pub fn reserve(
+        &self,
+        budget: &Budget,
+        estimate: Money,
+        now: i64,
+    ) -> Result<(Reservation, Verdict), Exceeded> {
         let mut state = self.lock();
         Self::roll(&mut state, budget.period, now);
         let spent = Money(state.settled.saturating_add(state.reserved));

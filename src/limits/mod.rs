@@ -166,8 +166,13 @@ impl Hold {
 pub fn admit(subjects: &[Arc<Subject>], ask: Ask) -> Result<Admission, Refusal> {
     let mut admission = Admission::default();
     for subject in subjects {
-        let mut hold =
-            Hold { subject: Arc::clone(subject), request: false, tokens: 0, reservation: None, parallel: false };
+        let mut hold = Hold {
+            subject: Arc::clone(subject),
+            request: false,
+            tokens: 0,
+            reservation: None,
+            parallel: false,
+        };
         match take(&mut hold, ask) {
             Ok(warning) => {
                 admission.holds.push(hold);
