@@ -250,6 +250,8 @@ pub struct Governance {
     pub store_errors: Counter,
     /// Nano-dollars spent, as priced.
     pub spend_nanos: Counter,
+    /// Requests served by a deployment with no known price (costed at zero).
+    pub unpriced: Counter,
 }
 
 impl Governance {

@@ -12,10 +12,13 @@ use tokio::sync::mpsc;
 use crate::metrics::Governance;
 use crate::store::{Batch, LedgerRow, Store};
 
-/// Where requests hand their record; cheap to clone.
+/// Where requests hand their record; cheap to clone (clones share one queue).
 #[derive(Clone)]
-pub struct Ledger {
-    queue: Option<mpsc::Sender<LedgerRow>>,
+pub struct Ledger(Arc<Inner>);
+
+struct Inner {
+    /// Swapped out (lock-free for the writers) when the ledger is closed at shutdown.
+    queue: arc_swap::ArcSwapOption<mpsc::Sender<LedgerRow>>,
     capacity: usize,
     metrics: Governance,
 }
@@ -36,7 +39,7 @@ pub struct WriterSettings {
 impl Ledger {
     /// A ledger that records nothing (no store configured).
     pub fn disabled(metrics: Governance) -> Self {
-        Self { queue: None, capacity: 0, metrics }
+        Self(Arc::new(Inner { queue: arc_swap::ArcSwapOption::empty(), capacity: 0, metrics }))
     }
 
     /// A ledger writing to `store`, and the writer task to run (it ends once every clone of
@@ -49,31 +52,33 @@ impl Ledger {
     ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let writer = write_loop(store, rx, settings, metrics.clone());
-        (Self { queue: Some(tx), capacity: capacity.max(1), metrics }, writer)
+        let queue = arc_swap::ArcSwapOption::from_pointee(tx);
+        (Self(Arc::new(Inner { queue, capacity: capacity.max(1), metrics })), writer)
     }
 
     /// Queues a record; drops it (counted) if the queue is full.
     pub fn record(&self, row: LedgerRow) {
-        let Some(queue) = &self.queue else { return };
+        let queue = self.0.queue.load();
+        let Some(queue) = queue.as_deref() else { return };
         match queue.try_send(row) {
-            Ok(()) => drop(self.metrics.ledger_queue.inc()),
-            Err(_) => drop(self.metrics.ledger_dropped.inc()),
+            Ok(()) => drop(self.0.metrics.ledger_queue.inc()),
+            Err(_) => drop(self.0.metrics.ledger_dropped.inc()),
         }
     }
 
     /// Records waiting to be written.
     pub fn depth(&self) -> usize {
-        self.queue.as_ref().map_or(0, |q| self.capacity - q.capacity())
+        self.0.queue.load().as_deref().map_or(0, |q| self.0.capacity - q.capacity())
     }
 
-    /// Whether records are kept at all.
+    /// Whether records are kept (a store is configured and the ledger is not closed).
     pub fn enabled(&self) -> bool {
-        self.queue.is_some()
+        self.0.queue.load().is_some()
     }
 
-    /// Stops taking records; the writer drains what is queued and ends.
-    pub fn close(&mut self) {
-        self.queue = None;
+    /// Stops taking records (at shutdown): the writer drains what is queued, then ends.
+    pub fn close(&self) {
+        self.0.queue.store(None);
     }
 }
 

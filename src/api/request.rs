@@ -39,6 +39,30 @@ impl Operation {
         }
     }
 
+    /// The endpoint's label in the ledger: `chat`, `embeddings`, `responses`, `messages`,
+    /// `count_tokens`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Embeddings => "embeddings",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
+            Self::CountTokens => "count_tokens",
+        }
+    }
+
+    /// The operation a `POST` to `path` is, if it is a generative endpoint.
+    pub fn of_path(path: &str) -> Option<Operation> {
+        Some(match path {
+            "/v1/chat/completions" => Self::Chat,
+            "/v1/embeddings" => Self::Embeddings,
+            "/v1/responses" => Self::Responses,
+            "/v1/messages" => Self::Messages,
+            "/v1/messages/count_tokens" => Self::CountTokens,
+            _ => return None,
+        })
+    }
+
     /// The dialect the client speaks on this endpoint.
     pub fn dialect(self) -> Dialect {
         match self {
@@ -68,6 +92,9 @@ pub struct ApiRequest {
     /// The stored response this one continues, when the proxy put that conversation in the
     /// body (a Responses `previous_response_id` it held): the answer names it.
     continues: Option<Arc<str>>,
+    /// The most output tokens asked for (`max_tokens`, `max_completion_tokens` or
+    /// `max_output_tokens`), for the estimate limits reserve.
+    max_output_tokens: Option<u64>,
 }
 
 /// Why a request could not be put in another dialect: what is missing there, and where.
@@ -103,6 +130,10 @@ struct Head<'a> {
     stream_options: Option<&'a RawValue>,
     #[serde(borrow)]
     max_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_output_tokens: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -245,7 +276,12 @@ impl ApiRequest {
             }
             Some(_) => return Err(invalid("`stream` must be a boolean", Some("stream"))),
         };
+        let max_output_tokens = [head.max_tokens, head.max_completion_tokens, head.max_output_tokens]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| raw.get().parse::<u64>().ok());
         Ok(Self {
+            max_output_tokens,
             operation,
             model: model.into_owned(),
             model_span,
@@ -300,6 +336,11 @@ impl ApiRequest {
     /// Whether the client asked for a stream.
     pub fn stream(&self) -> bool {
         self.stream
+    }
+
+    /// The most output tokens the request asks for, if it says.
+    pub fn max_output_tokens(&self) -> Option<u64> {
+        self.max_output_tokens
     }
 
     /// The body exactly as the client sent it.

@@ -35,6 +35,19 @@ pub enum KeyError {
     Unavailable,
 }
 
+impl KeyError {
+    /// Its label in logs and `llm_proxy_key_refusals_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Expired => "expired",
+            Self::Blocked => "blocked",
+            Self::TeamBlocked => "team_blocked",
+            Self::Unavailable => "store_unavailable",
+        }
+    }
+}
+
 /// A key let in, with its team.
 #[derive(Debug, Clone)]
 pub struct Principal {

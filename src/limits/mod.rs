@@ -97,6 +97,18 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// Which limit: `requests`, `tokens`, `parallel` or `budget` (logs and metrics).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Requests { .. } => "requests",
+            Self::Tokens { .. } => "tokens",
+            Self::Parallel { .. } => "parallel",
+            Self::Budget { .. } => "budget",
+        }
+    }
+}
+
 /// What a request asks of its subjects at admission.
 #[derive(Debug, Clone, Copy)]
 pub struct Ask {

@@ -12,6 +12,8 @@ use subtle::ConstantTimeEq;
 
 use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::{ErrorKind, ProxyError};
+use super::govern::Caller;
+use crate::api::request::Operation;
 use super::{ATTEMPTS_HEADER, AppState, Live, PROVIDER_HEADER, REQUEST_ID_HEADER};
 use crate::api::dialect::Dialect;
 
@@ -59,7 +61,7 @@ pub(super) fn check_master_key(live: &Live, headers: &HeaderMap) -> Result<(), P
 
 /// The key a client presents the way its SDK does: `Authorization: Bearer` (OpenAI's),
 /// `x-api-key` (Anthropic's) or `api-key` (Azure's).
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = || {
         let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let (scheme, key) = value.split_once(' ')?;
@@ -83,23 +85,34 @@ pub(super) async fn edge(State(state): State<AppState>, mut request: Request, ne
             id
         }
     };
-    let ctx = RequestCtx::new(request_id.clone(), request.method().clone(), request.uri().clone());
-    let method = &ctx.method;
-    let path = ctx.uri.path();
+    let mut ctx = RequestCtx::new(request_id.clone(), request.method().clone(), request.uri().clone());
+    let (method, uri) = (ctx.method.clone(), ctx.uri.clone());
+    let path = uri.path();
     // Loaded once here: CORS, the key and the route all see the same config.
     let live = state.live();
     let origin = live.cors.as_ref().and_then(|_| request.headers().get(header::ORIGIN).cloned());
-    let preflight = live.cors.as_ref().and_then(|cors| cors.preflight(method, request.headers()));
+    let preflight = live.cors.as_ref().and_then(|cors| cors.preflight(&method, request.headers()));
     let answered_preflight = preflight.is_some();
     let mut response = match (preflight, path.starts_with("/v1/")) {
         (Some(preflight), _) => preflight,
-        (None, true) => match check_master_key(&live, request.headers()) {
-            Ok(()) => {
+        (None, true) => match super::govern::authenticate(&state, &live, request.headers()).await {
+            Ok(caller) => {
+                if let Caller::Key(principal) = &caller {
+                    ctx.key_id = Some(Arc::from(principal.key.id.as_str()));
+                    ctx.team_id = principal.team.as_ref().map(|t| Arc::from(t.id.as_str()));
+                }
                 request.extensions_mut().insert(Arc::clone(&live));
                 request.extensions_mut().insert(ctx.clone());
+                request.extensions_mut().insert(caller);
                 next.run(request).await
             }
-            Err(error) => error.respond(dialect_of(path)),
+            Err(error) => {
+                // A refused call to a generative endpoint still leaves its ledger record.
+                if method == axum::http::Method::POST {
+                    ctx.endpoint = Operation::of_path(path).map(Operation::label);
+                }
+                error.respond(dialect_of(path))
+            }
         },
         (None, false) => next.run(request).await,
     };
@@ -121,6 +134,6 @@ pub(super) async fn edge(State(state): State<AppState>, mut request: Request, ne
     if let Some(error) = response.extensions().get::<ErrorKind>() {
         ctx.error = Some(error.0);
     }
-    ctx.log(response.status().as_u16(), None);
+    ctx.finish(state.ledger(), response.status().as_u16(), None);
     response
 }

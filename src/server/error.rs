@@ -29,6 +29,25 @@ pub enum ProxyError {
     /// Missing or wrong key while `server.master_key` is set (401).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A virtual key was refused: unknown, expired, blocked, or its team blocked (401); or it
+    /// could not be checked because the store is down and the key is not cached (503).
+    #[error("{0}")]
+    Key(#[from] crate::keys::ring::KeyError),
+    /// The key (or its team) may not call this model (403).
+    #[error("This API key may not use the model `{model}`.")]
+    ModelNotAllowed {
+        /// The model asked for.
+        model: String,
+    },
+    /// A key's or team's limit refused the request (429).
+    #[error("{}", refusal_message(.0))]
+    Limited(crate::limits::Refusal),
+    /// `pricing.unknown_model: reject` and a deployment of this model has no price (400).
+    #[error("No price is known for the model `{model}`, and `pricing.unknown_model` is `reject`.")]
+    PriceUnknown {
+        /// The model asked for.
+        model: String,
+    },
     /// No model of that name is configured (404).
     #[error("The model `{model}` does not exist or you do not have access to it.")]
     ModelNotFound {
@@ -68,6 +87,64 @@ pub enum ProxyError {
     Internal,
 }
 
+/// What a limit refusal tells the client: whose limit, which, and when to come back.
+fn refusal_message(refusal: &crate::limits::Refusal) -> String {
+    use crate::limits::Refusal;
+    let whose = |subject: &str| match subject.split_once(':') {
+        Some(("team", id)) => format!("team `{id}`"),
+        Some((_, id)) => format!("key `{id}`"),
+        None => subject.to_string(),
+    };
+    match refusal {
+        Refusal::Requests { subject, limit, retry_after } => format!(
+            "Rate limit reached for {}: {limit} requests per minute. Please try again in {}.",
+            whose(subject),
+            openai_duration(*retry_after)
+        ),
+        Refusal::Tokens { subject, limit, retry_after } => format!(
+            "Rate limit reached for {}: {limit} tokens per minute. Please try again in {}.",
+            whose(subject),
+            openai_duration(*retry_after)
+        ),
+        Refusal::Parallel { subject, limit } => {
+            format!("Too many requests in flight for {}: at most {limit} at once.", whose(subject))
+        }
+        Refusal::Budget { subject, exceeded } => {
+            let resets = match exceeded.resets_at {
+                Some(at) => format!("; it resets at {} UTC", httpdate::fmt_http_date(unix_time(at))),
+                None => String::new(),
+            };
+            format!(
+                "You exceeded your current quota: the budget of {} is ${} and ${} is spent{resets}.",
+                whose(subject),
+                exceeded.limit,
+                exceeded.spent
+            )
+        }
+    }
+}
+
+fn unix_time(secs: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64)
+}
+
+/// A duration the way OpenAI's rate-limit headers and messages write it: `6s`, `1m30s`,
+/// `250ms`.
+pub fn openai_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{}ms", ms.max(1));
+    }
+    let secs = d.as_secs_f64();
+    let (minutes, rest) = ((secs / 60.0).floor() as u64, secs % 60.0);
+    let rest = format!("{rest:.3}");
+    let rest = rest.trim_end_matches('0').trim_end_matches('.');
+    match minutes {
+        0 => format!("{rest}s"),
+        m => format!("{m}m{rest}s"),
+    }
+}
+
 impl From<RouteError> for ProxyError {
     fn from(error: RouteError) -> Self {
         match error {
@@ -86,6 +163,11 @@ impl ProxyError {
         match self {
             Self::InvalidRequest(_) | Self::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Key(crate::keys::ring::KeyError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Key(_) => StatusCode::UNAUTHORIZED,
+            Self::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::PriceUnknown { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound { .. } | Self::UnknownEndpoint(_) | Self::ResponseNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -106,6 +188,10 @@ impl ProxyError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::Unsupported { .. } => "unsupported",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Key(error) => error.label(),
+            Self::ModelNotAllowed { .. } => "model_not_allowed",
+            Self::Limited(refusal) => refusal.label(),
+            Self::PriceUnknown { .. } => "price_unknown",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -123,6 +209,12 @@ impl ProxyError {
     fn openai_type(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "authentication_error",
+            Self::Key(crate::keys::ring::KeyError::Unavailable) => "server_error",
+            Self::Key(_) => "invalid_request_error",
+            Self::ModelNotAllowed { .. } => "invalid_request_error",
+            Self::Limited(crate::limits::Refusal::Budget { .. }) => "insufficient_quota",
+            Self::Limited(crate::limits::Refusal::Tokens { .. }) => "tokens",
+            Self::Limited(_) => "requests",
             // OpenAI's own 429s say which limit: `requests` or `tokens`.
             Self::Exhausted(RouteError::RateLimited { .. }) => "requests",
             Self::Exhausted(_) => "upstream_error",
@@ -140,6 +232,12 @@ impl ProxyError {
             | Self::ResponseNotFound(_) => None,
             Self::UpgradeRequired => Some("websocket_not_supported"),
             Self::Unauthorized(_) => Some("invalid_api_key"),
+            Self::Key(crate::keys::ring::KeyError::Unavailable) => Some("key_store_unavailable"),
+            Self::Key(_) => Some("invalid_api_key"),
+            Self::ModelNotAllowed { .. } => Some("model_not_allowed"),
+            Self::Limited(crate::limits::Refusal::Budget { .. }) => Some("insufficient_quota"),
+            Self::Limited(_) => Some("rate_limit_exceeded"),
+            Self::PriceUnknown { .. } => Some("price_unknown"),
             Self::Unsupported { .. } => Some("unsupported_parameter"),
             Self::ModelNotFound { .. } => Some("model_not_found"),
             Self::PayloadTooLarge { .. } => Some("request_too_large"),
@@ -154,7 +252,7 @@ impl ProxyError {
         match self {
             Self::InvalidRequest(invalid) => invalid.param,
             Self::Unsupported { param, .. } => param.as_deref(),
-            Self::ModelNotFound { .. } => Some("model"),
+            Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } | Self::PriceUnknown { .. } => Some("model"),
             _ => None,
         }
     }
@@ -212,6 +310,25 @@ impl ProxyError {
             Self::Exhausted(_) => {
                 // Every deployment was already tried: an SDK retrying would only multiply load.
                 response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            Self::Limited(refusal) => {
+                use crate::limits::Refusal;
+                let headers = response.headers_mut();
+                match refusal {
+                    // Retrying before the period ends cannot succeed.
+                    Refusal::Budget { .. } => {
+                        headers.insert("x-should-retry", HeaderValue::from_static("false"));
+                    }
+                    Refusal::Requests { retry_after, .. } | Refusal::Tokens { retry_after, .. } => {
+                        headers.insert("retry-after", HeaderValue::from(crate::router::ceil_secs(*retry_after)));
+                        let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+                        headers.insert("retry-after-ms", HeaderValue::from(millis));
+                    }
+                    // A slot frees when any request of the key ends; a second is a fair guess.
+                    Refusal::Parallel { .. } => {
+                        headers.insert("retry-after", HeaderValue::from_static("1"));
+                    }
+                }
             }
             _ => {}
         }

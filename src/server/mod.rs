@@ -6,6 +6,7 @@ pub mod context;
 mod cors;
 pub mod drain;
 mod edge;
+pub mod govern;
 pub mod error;
 mod listen;
 pub mod relay;

@@ -16,7 +16,9 @@ use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::ProxyError;
 use super::relay::{self, StreamEnd};
 use super::responses::remember_streamed;
-use super::{ATTEMPTS_HEADER, AppState, Live, MODEL_HEADER, PROVIDER_HEADER};
+use super::govern::{self, Caller};
+use super::{ATTEMPTS_HEADER, AppState, COST_HEADER, Live, MODEL_HEADER, PROVIDER_HEADER};
+use crate::accounting::{Money, Price};
 use crate::api::request::{ApiRequest, InvalidRequest, Operation};
 use crate::api::{Model, ModelList};
 use crate::metrics::StreamStatus;
@@ -29,10 +31,11 @@ pub async fn chat_completions(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, Operation::Chat).await
+    dispatch(state, live, ctx, caller, headers, body, Operation::Chat).await
 }
 
 /// `POST /v1/embeddings`.
@@ -40,10 +43,11 @@ pub async fn embeddings(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, Operation::Embeddings).await
+    dispatch(state, live, ctx, caller, headers, body, Operation::Embeddings).await
 }
 
 /// `POST /v1/responses`.
@@ -51,10 +55,11 @@ pub async fn responses(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, Operation::Responses).await
+    dispatch(state, live, ctx, caller, headers, body, Operation::Responses).await
 }
 
 /// `POST /v1/messages`.
@@ -62,10 +67,11 @@ pub async fn messages(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, Operation::Messages).await
+    dispatch(state, live, ctx, caller, headers, body, Operation::Messages).await
 }
 
 /// `POST /v1/messages/count_tokens`.
@@ -73,10 +79,11 @@ pub async fn count_tokens(
     state: State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(state, live, ctx, headers, body, Operation::CountTokens).await
+    dispatch(state, live, ctx, caller, headers, body, Operation::CountTokens).await
 }
 
 /// Reads, checks and routes a request, and answers with what the router served, in the
@@ -85,6 +92,7 @@ async fn dispatch(
     State(state): State<AppState>,
     live: Option<Extension<Arc<Live>>>,
     ctx: Option<Extension<RequestCtx>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
     operation: Operation,
@@ -99,6 +107,8 @@ async fn dispatch(
         },
         |Extension(ctx)| ctx,
     );
+    ctx.endpoint = Some(operation.label());
+    let caller = caller.map_or(Caller::Open, |Extension(caller)| caller);
     let metrics = state.metrics();
     let in_flight = InFlightGauge::new(&metrics.in_flight);
     // The edge loaded the config in force for this request: it finishes on it, whatever
@@ -120,14 +130,26 @@ async fn dispatch(
     {
         Ok(request) => request,
         Err(error) => {
-            let response = error.respond(dialect);
+            let mut response = error.respond(dialect);
             metrics.unknown_model(response.status().as_u16());
+            response.extensions_mut().insert(ctx);
+            return response;
+        }
+    };
+    ctx.model = Some(Arc::from(request.model()));
+    ctx.stream = request.stream();
+    let mut governed = match govern::admit(&state, &live, &caller, &request).await {
+        Ok(governed) => governed,
+        Err(error) => {
+            let mut response = error.respond(dialect);
+            metrics.unknown_model(response.status().as_u16());
+            response.extensions_mut().insert(ctx);
             return response;
         }
     };
     if operation == Operation::CountTokens && !can_count(&live, request.model()) {
         // Nothing behind this model counts tokens: the estimate, without touching a deployment.
-        ctx.model = Some(Arc::from(request.model()));
+        governed.settle(None, Money::ZERO);
         let mut response = match crate::dialect::estimate_tokens(&request) {
             Ok(body) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
             Err(error) => {
@@ -142,19 +164,32 @@ async fn dispatch(
     let inbound = Inbound { request: &request, request_id: &request_id, headers: &headers };
     let dispatch = live.router.route(&inbound).await;
     let model_metrics = dispatch.metrics.clone();
-    ctx.model = Some(Arc::from(request.model()));
     ctx.provider = dispatch.provider.clone();
+    ctx.served_model = dispatch.served_model.clone();
     ctx.attempts = dispatch.attempts;
     ctx.usage = dispatch.usage;
     let overhead = started.elapsed().saturating_sub(dispatch.upstream_time);
     metrics.overhead.observe(overhead);
+    ctx.overhead = overhead;
+    let price = served_price(&live, &request, &dispatch);
+    if price.is_none() && ctx.provider.is_some() {
+        metrics.governance.unpriced.inc();
+    }
     let remember = operation == Operation::Responses;
     let mut response = match dispatch.result {
         Ok(Served::Json(body)) => {
             if remember {
                 state.conversations().record(request.body(), &body);
             }
-            ([(header::CONTENT_TYPE, JSON)], body).into_response()
+            let cost = price.map_or(Money::ZERO, |p| p.cost(&dispatch.usage.unwrap_or_default()));
+            ctx.cost = Some(cost);
+            metrics.governance.spend_nanos.inc_by(cost.nanos().max(0) as u64);
+            governed.settle(dispatch.usage, cost);
+            let mut response = ([(header::CONTENT_TYPE, JSON)], body).into_response();
+            if let Ok(cost) = HeaderValue::from_str(&cost.to_string()) {
+                response.headers_mut().insert(COST_HEADER, cost);
+            }
+            response
         }
         Ok(Served::ClientError { status, content_type, body }) => {
             (status, [(header::CONTENT_TYPE, content_type.unwrap_or(JSON))], body).into_response()
@@ -163,7 +198,10 @@ async fn dispatch(
             if remember {
                 committed = remember_streamed(committed, state.clone(), request.body().clone());
             }
+            ctx.ttft = Some(ctx.elapsed());
             let mut ctx = ctx.clone();
+            let mut governed = std::mem::take(&mut governed);
+            let ended_state = state.clone();
             let model_metrics = model_metrics.clone();
             let was_cut = Arc::new(AtomicBool::new(false));
             let cut = Arc::clone(&was_cut);
@@ -182,6 +220,11 @@ async fn dispatch(
                     metrics.stream_ended(status, started.elapsed());
                 }
                 ctx.usage = usage;
+                // Priced from what the upstream reported, however the stream ended.
+                let cost = price.map_or(Money::ZERO, |p| p.cost(&usage.unwrap_or_default()));
+                ctx.cost = Some(cost);
+                ended_state.metrics().governance.spend_nanos.inc_by(cost.nanos().max(0) as u64);
+                governed.settle(usage, cost);
                 ctx.error = match end {
                     StreamEnd::Failed(reason) => {
                         tracing::warn!(provider = %ctx.provider.as_deref().unwrap_or(""), reason = %reason, "stream failed after it started");
@@ -190,7 +233,7 @@ async fn dispatch(
                     _ if status == StreamStatus::CutByShutdown => Some("shutting_down"),
                     _ => None,
                 };
-                ctx.log(200, Some(outcome));
+                ctx.finish(ended_state.ledger(), 200, Some(outcome));
             };
             let relay = relay::relay(committed, dialect, on_end);
             let mut response =
@@ -213,6 +256,9 @@ async fn dispatch(
         }
         Err(error) => ProxyError::from(error).respond(dialect),
     };
+    // Whatever was not served as a stream or a body settles with nothing spent.
+    governed.settle(None, Money::ZERO);
+    governed.decorate(response.headers_mut());
     if response.extensions().get::<LoggedAtStreamEnd>().is_none() {
         match &model_metrics {
             Some(metrics) => metrics.request(response.status().as_u16(), started.elapsed()),
@@ -232,6 +278,14 @@ async fn dispatch(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(ctx.attempts));
     response.extensions_mut().insert(ctx);
     response
+}
+
+/// The price of the deployment that served, if it has one.
+fn served_price(live: &Live, request: &ApiRequest, dispatch: &crate::router::Dispatch) -> Option<Price> {
+    let provider = dispatch.provider.as_deref()?;
+    let model = dispatch.served_model.as_deref().unwrap_or(request.model());
+    let route = live.router.model(model)?;
+    route.deployments.iter().find(|d| &*d.provider_name == provider).and_then(|d| d.price)
 }
 
 /// Whether some deployment of `model` (a name or an alias) speaks the Messages API, and so

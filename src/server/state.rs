@@ -9,7 +9,11 @@ use arc_swap::ArcSwap;
 use secrecy::SecretString;
 
 use super::{conn, cors, drain};
+use crate::accounting::ledger::{Ledger, WriterSettings};
 use crate::config::Config;
+use crate::keys::ring::{CodeKeys, Keyring};
+use crate::limits::Subject;
+use crate::store::Store;
 use crate::conversations::Conversations;
 use crate::metrics::Metrics;
 use crate::providers::BuildError;
@@ -34,6 +38,14 @@ pub(super) struct Shared {
     pub(super) refusals: conn::RefusalLog,
     /// Responses API answers kept for `previous_response_id`; survives reloads.
     pub(super) conversations: Conversations,
+    /// The store's keys and teams, cached; survives reloads.
+    pub(super) keyring: Keyring,
+    /// Limit and budget state per key and team; survives reloads.
+    pub(super) subjects: moka::future::Cache<Arc<str>, Arc<Subject>>,
+    /// Where each request's record goes.
+    pub(super) ledger: Ledger,
+    /// How long a request may wait on the store for a key or a budget not in memory.
+    pub(super) store_timeout: Duration,
 }
 
 /// One loaded config: the routing table and the edge's settings.
@@ -49,6 +61,10 @@ pub struct Live {
     pub(super) settings: conn::Settings,
     pub(super) body_read_timeout: Duration,
     pub(super) cors: Option<cors::Cors>,
+    /// Keys and teams declared in the config.
+    pub(super) code_keys: CodeKeys,
+    /// `pricing.unknown_model: reject`.
+    pub(super) reject_unpriced: bool,
 }
 
 impl Live {
@@ -62,6 +78,8 @@ impl Live {
             settings: conn::Settings::new(&config.server),
             body_read_timeout: config.server.body_read_timeout_seconds,
             cors: cors::Cors::new(&config.server.cors),
+            code_keys: CodeKeys::new(&config.keys, &config.teams),
+            reject_unpriced: config.pricing.unknown_model == crate::accounting::UnknownPrice::Reject,
         })
     }
 }
@@ -90,20 +108,68 @@ pub enum ReloadError {
 }
 
 impl AppState {
-    /// Builds providers and the routing table from a validated config.
+    /// Builds providers and the routing table from a validated config, with no store (keys
+    /// as code and the master key work; nothing is recorded).
     pub fn new(config: &Config) -> Result<Self, BuildError> {
-        Self::build(config, None)
+        Self::build(config, None, None).map(|(state, _)| state)
     }
 
     /// Like [`AppState::new`], remembering `file` so [`AppState::reload`] can read it again.
     pub fn from_file(config: &Config, file: &Path) -> Result<Self, BuildError> {
-        Self::build(config, Some(file.to_path_buf()))
+        Self::build(config, Some(file.to_path_buf()), None).map(|(state, _)| state)
     }
 
-    fn build(config: &Config, source: Option<PathBuf>) -> Result<Self, BuildError> {
+    /// Like [`AppState::new`] (remembering `file` when given), keeping keys, spend and the
+    /// ledger in `store`; also returns the ledger writer, for the caller to run (it ends once
+    /// the state is dropped or [`AppState::close_ledger`] is called, and the queue is drained).
+    pub fn with_store(
+        config: &Config,
+        file: Option<&Path>,
+        store: Arc<dyn Store>,
+    ) -> Result<(Self, impl std::future::Future<Output = ()> + Send + 'static), BuildError> {
+        let (state, writer) = Self::build(config, file.map(Path::to_path_buf), Some(store))?;
+        Ok((state, async move {
+            if let Some(writer) = writer {
+                writer.await;
+            }
+        }))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build(
+        config: &Config,
+        source: Option<PathBuf>,
+        store: Option<Arc<dyn Store>>,
+    ) -> Result<(Self, Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>), BuildError> {
         let metrics = Metrics::new();
         let live = Live::new(config, &metrics, None)?;
-        Ok(Self(Arc::new(Shared {
+        let (ledger, writer) = match &store {
+            Some(store) => {
+                metrics.governance.store_up.set(1);
+                let ledger = &config.ledger;
+                let days = |n: u32| (n > 0).then(|| Duration::from_secs(u64::from(n) * 86_400));
+                let settings = WriterSettings {
+                    batch_size: ledger.batch_size,
+                    flush_interval: ledger.flush_interval_seconds,
+                    retention: days(ledger.retention_days),
+                    aggregate_retention: days(ledger.aggregate_retention_days),
+                };
+                let (ledger, writer) =
+                    Ledger::new(Arc::clone(store), ledger.queue_capacity, settings, metrics.governance.clone());
+                (ledger, Some(Box::pin(writer) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>))
+            }
+            None => (Ledger::disabled(metrics.governance.clone()), None),
+        };
+        let keyring = Keyring::new(store, config.store.key_cache_seconds, config.store.timeout_seconds);
+        let subjects = moka::future::Cache::builder()
+            .max_capacity(1_000_000)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
+        let state = Self(Arc::new(Shared {
+            keyring,
+            subjects,
+            ledger,
+            store_timeout: config.store.timeout_seconds,
             live: ArcSwap::from_pointee(live),
             metrics,
             source,
@@ -115,7 +181,37 @@ impl AppState {
                 config.server.responses_ttl_seconds,
                 config.server.responses_max_bytes,
             ),
-        })))
+        }));
+        Ok((state, writer))
+    }
+
+    /// The store's keys and teams, cached.
+    pub fn keyring(&self) -> &Keyring {
+        &self.0.keyring
+    }
+
+    /// The store, if one is configured.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.0.keyring.store()
+    }
+
+    /// Limit and budget state per key and team.
+    pub fn subjects(&self) -> &moka::future::Cache<Arc<str>, Arc<Subject>> {
+        &self.0.subjects
+    }
+
+    /// Where request records go.
+    pub fn ledger(&self) -> &Ledger {
+        &self.0.ledger
+    }
+
+    /// Stops recording (at shutdown): the ledger writer drains its queue and ends.
+    pub fn close_ledger(&self) {
+        self.0.ledger.close();
+    }
+
+    pub(super) fn store_timeout(&self) -> Duration {
+        self.0.store_timeout
     }
 
     /// The config in force.
