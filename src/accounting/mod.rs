@@ -3,5 +3,7 @@
 
 pub mod money;
 pub mod period;
+pub mod price;
 
 pub use money::Money;
+pub use price::{Price, PriceOverride, PriceTable, UnknownPrice};
