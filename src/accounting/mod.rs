@@ -4,5 +4,7 @@
 pub mod ledger;
 pub mod money;
 pub mod period;
+pub mod price;
 
 pub use money::Money;
+pub use price::{Price, PriceOverride, PriceTable, UnknownPrice};
