@@ -1,6 +1,6 @@
 //! Money as an integer count of nano-dollars: sums of millions of requests stay exact, which
-//! floats do not, and a price of $0.075 per million tokens is still a whole number per token
-//! (75 nano-dollars per thousand tokens: prices are kept per million tokens, see `price`).
+//! floats do not. Prices are finer (femto-dollars per token, see `price`): a request's cost is
+//! summed exactly there and rounded once to the nano-dollar.
 
 use std::fmt;
 

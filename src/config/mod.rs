@@ -41,6 +41,19 @@ pub struct Config {
     pub keys: Vec<crate::store::KeyRecord>,
     /// Teams declared as code (`teams:`).
     pub teams: Vec<crate::store::TeamRecord>,
+    /// What a model without a price costs.
+    pub pricing: PricingConfig,
+}
+
+/// `pricing:`: how requests are priced (the table ships with the binary; deployments may
+/// override it with `price:`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingConfig {
+    /// A deployment with no price: `warn` (cost 0, logged at load, counted), `zero`, or
+    /// `reject` (its model's requests are refused with 400).
+    #[serde(default)]
+    pub unknown_model: crate::accounting::UnknownPrice,
 }
 
 /// `server:`: where to listen and how to guard the door.
@@ -243,6 +256,8 @@ impl RouterConfig {
 pub struct NamedProvider {
     /// The key under `providers:`; models refer to it.
     pub name: String,
+    /// Its `type:` (`openai`, `groq`, `anthropic`, …): the price table is keyed by it.
+    pub kind: String,
     /// Its type-specific settings.
     pub config: ProviderConfig,
     /// A hash of every setting as written (secrets included, after `${VAR}` expansion): a
@@ -284,6 +299,8 @@ pub struct DeploymentConfig {
     pub tpm: Option<u64>,
     /// This deployment's own timeouts, over `router:`'s.
     pub timeouts: TimeoutOverrides,
+    /// Its price, over the shipped table's.
+    pub price: Option<crate::accounting::Price>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +336,8 @@ struct RawDeployment {
     idle_timeout_seconds: Option<Duration>,
     #[serde(default, deserialize_with = "de::optional_seconds")]
     total_timeout_seconds: Option<Duration>,
+    #[serde(default)]
+    price: Option<crate::accounting::PriceOverride>,
 }
 
 fn default_weight() -> u32 {
@@ -510,19 +529,20 @@ fn parse_document(text: &str, env: &dyn Env, problems: &mut Problems) -> Option<
     let models = parse_models(take(&mut root, "models"), &declared, problems);
     let store = take(&mut root, "store").and_then(|v| problems.decode("store", v)).unwrap_or_default();
     let ledger = take(&mut root, "ledger").and_then(|v| problems.decode("ledger", v)).unwrap_or_default();
+    let pricing = take(&mut root, "pricing").and_then(|v| problems.decode("pricing", v)).unwrap_or_default();
     let (keys, teams) =
         governance::parse_principals(take(&mut root, "keys"), take(&mut root, "teams"), problems);
     governance::validate_principals(&keys, &teams, problems);
     for (key, _) in root {
         problems.push(
             key_text(&key),
-            "unknown section (expected server, router, providers, models, store, ledger, keys or teams)",
+            "unknown section (expected server, router, providers, models, store, ledger, pricing, keys or teams)",
         );
     }
 
     validate_server(&server, problems);
     validate_router(&router, problems);
-    Some(Config { server, router, providers, models, store, ledger, keys, teams })
+    Some(Config { server, router, providers, models, store, ledger, keys, teams, pricing })
 }
 
 fn take(map: &mut Mapping, key: &str) -> Option<Value> {
@@ -594,7 +614,7 @@ fn parse_providers(section: Option<Value>, problems: &mut Problems) -> (Vec<Name
             }
         };
         if let Some(config) = ProviderConfig::decode(&kind, Value::Mapping(entry), &path, problems) {
-            providers.push(NamedProvider { name, config, fingerprint });
+            providers.push(NamedProvider { name, kind, config, fingerprint });
         }
     }
     (providers, declared)
@@ -651,7 +671,15 @@ fn parse_models(
                     problems.push(format!("{dep_path}.{field}"), "must be greater than 0");
                 }
             }
+            let price = dep.price.and_then(|price| match price.to_price() {
+                Ok(price) => Some(price),
+                Err(message) => {
+                    problems.push(format!("{dep_path}.price"), message);
+                    None
+                }
+            });
             deployments.push(DeploymentConfig {
+                price,
                 provider,
                 priority: dep.priority,
                 model_id,

@@ -103,6 +103,8 @@ pub struct Deployment {
     model_id_json: String,
     /// Its timeouts, `router:`'s with its own overrides.
     pub timeouts: Timeouts,
+    /// What its tokens cost (`None`: no price known).
+    pub price: Option<crate::accounting::Price>,
     provider: Arc<dyn Provider>,
     /// Failure accounting and pauses for this deployment alone; kept across reloads.
     pub health: Arc<Health>,

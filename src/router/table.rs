@@ -3,6 +3,7 @@
 //! provider's name and its provider's settings (their fingerprint) are unchanged. Then it keeps its health,
 //! pauses, load, caps and its provider's connection pools; otherwise it starts fresh.
 
+use crate::accounting::{Price, PriceTable, UnknownPrice};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,6 +26,31 @@ impl Router {
     /// `previous` (a reload), deployments that are still the same (see the module doc) keep
     /// their state, and unchanged providers their connection pools.
     pub fn new(config: &Config, metrics: &Metrics, previous: Option<&Router>) -> Result<Self, BuildError> {
+        Self::build(config, metrics, previous)
+    }
+}
+
+/// A deployment's price: its own `price:`, else the shipped table's row for its provider's
+/// type and model id; a missing one is said once per load when `pricing.unknown_model` is
+/// `warn`.
+fn price_of(config: &Config, dep: &crate::config::DeploymentConfig) -> Option<Price> {
+    if dep.price.is_some() {
+        return dep.price;
+    }
+    let kind = config.providers.iter().find(|p| p.name == dep.provider).map_or("", |p| p.kind.as_str());
+    let price = PriceTable::shipped().lookup(kind, &dep.model_id).copied();
+    if price.is_none() && config.pricing.unknown_model == UnknownPrice::Warn {
+        tracing::warn!(
+            provider = %dep.provider,
+            model_id = %dep.model_id,
+            "no price known for this deployment: its requests cost 0 (set `price:` on it, or pricing.unknown_model)"
+        );
+    }
+    price
+}
+
+impl Router {
+    fn build(config: &Config, metrics: &Metrics, previous: Option<&Router>) -> Result<Self, BuildError> {
         let router = &config.router;
         let timeouts = router.timeouts();
         let limits =
@@ -49,6 +75,7 @@ impl Router {
                     .get(&dep.provider)
                     .ok_or_else(|| BuildError::new(format!("undeclared provider `{}`", dep.provider)))?;
                 let provider_name: Arc<str> = Arc::from(dep.provider.as_str());
+                let price = price_of(config, dep);
                 let kept = old.and_then(|m| {
                     m.deployments.iter().find(|d| {
                         *d.provider_name == *dep.provider
@@ -81,6 +108,7 @@ impl Router {
                     _ => Arc::new(Caps::new(dep.rpm, dep.tpm)),
                 };
                 deployments.push(Deployment {
+                    price,
                     health,
                     load: kept.map(|k| Arc::clone(&k.load)).unwrap_or_default(),
                     caps,

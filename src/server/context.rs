@@ -119,7 +119,12 @@ impl RequestCtx {
             team_id: self.team_id.as_deref().map(str::to_string),
             endpoint: endpoint.to_string(),
             model: self.model.as_deref().unwrap_or("").to_string(),
-            served_model: self.served_model.as_deref().or(self.model.as_deref()).filter(|_| self.provider.is_some()).map(str::to_string),
+            served_model: self
+                .served_model
+                .as_deref()
+                .or(self.model.as_deref())
+                .filter(|_| self.provider.is_some())
+                .map(str::to_string),
             provider: self.provider.as_deref().map(str::to_string),
             status,
             outcome: outcome.to_string(),

@@ -13,9 +13,9 @@ use subtle::ConstantTimeEq;
 use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::{ErrorKind, ProxyError};
 use super::govern::Caller;
-use crate::api::request::Operation;
 use super::{ATTEMPTS_HEADER, AppState, Live, PROVIDER_HEADER, REQUEST_ID_HEADER};
 use crate::api::dialect::Dialect;
+use crate::api::request::Operation;
 
 /// A UUIDv4 from a fast thread-local generator: request ids must be unique, not
 /// unpredictable, and a `getrandom` syscall per request showed up in profiles.

@@ -252,7 +252,9 @@ impl ProxyError {
         match self {
             Self::InvalidRequest(invalid) => invalid.param,
             Self::Unsupported { param, .. } => param.as_deref(),
-            Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } | Self::PriceUnknown { .. } => Some("model"),
+            Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } | Self::PriceUnknown { .. } => {
+                Some("model")
+            }
             _ => None,
         }
     }
@@ -320,7 +322,8 @@ impl ProxyError {
                         headers.insert("x-should-retry", HeaderValue::from_static("false"));
                     }
                     Refusal::Requests { retry_after, .. } | Refusal::Tokens { retry_after, .. } => {
-                        headers.insert("retry-after", HeaderValue::from(crate::router::ceil_secs(*retry_after)));
+                        headers
+                            .insert("retry-after", HeaderValue::from(crate::router::ceil_secs(*retry_after)));
                         let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
                         headers.insert("retry-after-ms", HeaderValue::from(millis));
                     }

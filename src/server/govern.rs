@@ -33,7 +33,11 @@ pub enum Caller {
 
 /// Decides who is calling: a presented `sk-lp-…` key is always checked (with or without a
 /// master key); anything else must be the master key when one is set.
-pub(super) async fn authenticate(state: &AppState, live: &Live, headers: &HeaderMap) -> Result<Caller, ProxyError> {
+pub(super) async fn authenticate(
+    state: &AppState,
+    live: &Live,
+    headers: &HeaderMap,
+) -> Result<Caller, ProxyError> {
     if let Some(presented) = presented_key(headers)
         && let Some(id) = crate::keys::id_of(presented)
     {
@@ -125,17 +129,21 @@ pub(super) async fn admit(
     let price = route.and_then(|r| r.deployments.first()).and_then(|d| d.price.as_ref());
     let estimate = Usage { prompt_tokens: input, completion_tokens: output, ..Usage::default() };
     let cost = price.map_or(Money::ZERO, |p| p.cost(&estimate));
-    let admission = limits::admit(&subjects, Ask { tokens: input + output, cost, now }).map_err(|refusal| {
-        state.metrics().governance.limit_refused(refusal.label());
-        ProxyError::Limited(refusal)
-    })?;
+    let admission =
+        limits::admit(&subjects, Ask { tokens: input + output, cost, now }).map_err(|refusal| {
+            state.metrics().governance.limit_refused(refusal.label());
+            ProxyError::Limited(refusal)
+        })?;
     let mut warning = None;
     for (subject, exceeded, first) in &admission.warnings {
         state.metrics().governance.soft_budget_exceeded.inc();
         if *first {
             tracing::warn!(subject = %subject, limit_usd = %exceeded.limit, spent_usd = %exceeded.spent, "soft budget exceeded; requests are still served");
         }
-        let text = format!("{subject} soft budget ${} reached (${} spent this period)", exceeded.limit, exceeded.spent);
+        let text = format!(
+            "{subject} soft budget ${} reached (${} spent this period)",
+            exceeded.limit, exceeded.spent
+        );
         warning = HeaderValue::from_str(&text).ok();
     }
     Ok(Governed { readings: admission.readings(), admission: Some(admission), warning })
@@ -143,7 +151,12 @@ pub(super) async fn admit(
 
 /// The limit state of a key or team: the one in memory when its limits are unchanged, else
 /// a new one with the period's spend read from the store (once, however many requests ask).
-async fn subject(state: &AppState, name: String, limits: &Limits, now: i64) -> Result<Arc<Subject>, ProxyError> {
+async fn subject(
+    state: &AppState,
+    name: String,
+    limits: &Limits,
+    now: i64,
+) -> Result<Arc<Subject>, ProxyError> {
     let subjects = state.subjects();
     if let Some(known) = subjects.get(name.as_str()).await {
         if &known.limits == limits {
@@ -199,7 +212,11 @@ impl Governed {
             };
             put("limit", HeaderValue::from(reading.limit));
             put("remaining", HeaderValue::from(reading.remaining));
-            put("reset", HeaderValue::from_str(&openai_duration(reading.reset.max(Duration::from_millis(1)))).unwrap_or(HeaderValue::from_static("0s")));
+            put(
+                "reset",
+                HeaderValue::from_str(&openai_duration(reading.reset.max(Duration::from_millis(1))))
+                    .unwrap_or(HeaderValue::from_static("0s")),
+            );
         }
         if let Some(warning) = &self.warning {
             headers.insert("x-llm-proxy-budget-warning", warning.clone());
@@ -213,7 +230,9 @@ mod tests {
 
     #[test]
     fn globs_match_whole_names() {
-        let allowed = |patterns: &[&str], model| allows(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(), model);
+        let allowed = |patterns: &[&str], model| {
+            allows(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(), model)
+        };
         assert!(allowed(&[], "anything"));
         assert!(allowed(&["gpt-4o"], "gpt-4o"));
         assert!(!allowed(&["gpt-4o"], "gpt-4o-mini"));

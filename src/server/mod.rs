@@ -6,8 +6,8 @@ pub mod context;
 mod cors;
 pub mod drain;
 mod edge;
-pub mod govern;
 pub mod error;
+pub mod govern;
 mod listen;
 pub mod relay;
 mod responses;
@@ -32,6 +32,9 @@ pub const PROVIDER_HEADER: &str = "x-llm-proxy-provider";
 pub const MODEL_HEADER: &str = "x-llm-proxy-model";
 /// How many upstream attempts a response took.
 pub const ATTEMPTS_HEADER: &str = "x-llm-proxy-attempts";
+/// What a complete (non-streamed) answer cost, in US dollars, exact to the nano-dollar
+/// (`0.000123`); a stream's cost is in the ledger.
+pub const COST_HEADER: &str = "x-llm-proxy-cost";
 /// Taken from the client or generated; echoed back and sent upstream.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

@@ -14,9 +14,9 @@ use tokio::time::Instant;
 
 use super::context::{LoggedAtStreamEnd, RequestCtx};
 use super::error::ProxyError;
+use super::govern::{self, Caller};
 use super::relay::{self, StreamEnd};
 use super::responses::remember_streamed;
-use super::govern::{self, Caller};
 use super::{ATTEMPTS_HEADER, AppState, COST_HEADER, Live, MODEL_HEADER, PROVIDER_HEADER};
 use crate::accounting::{Money, Price};
 use crate::api::request::{ApiRequest, InvalidRequest, Operation};

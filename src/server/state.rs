@@ -11,13 +11,13 @@ use secrecy::SecretString;
 use super::{conn, cors, drain};
 use crate::accounting::ledger::{Ledger, WriterSettings};
 use crate::config::Config;
+use crate::conversations::Conversations;
 use crate::keys::ring::{CodeKeys, Keyring};
 use crate::limits::Subject;
-use crate::store::Store;
-use crate::conversations::Conversations;
 use crate::metrics::Metrics;
 use crate::providers::BuildError;
 use crate::router::Router;
+use crate::store::Store;
 
 /// Everything a request handler needs, shared by all requests and every core.
 #[derive(Clone)]
@@ -140,7 +140,8 @@ impl AppState {
         config: &Config,
         source: Option<PathBuf>,
         store: Option<Arc<dyn Store>>,
-    ) -> Result<(Self, Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>), BuildError> {
+    ) -> Result<(Self, Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>), BuildError>
+    {
         let metrics = Metrics::new();
         let live = Live::new(config, &metrics, None)?;
         let (ledger, writer) = match &store {
@@ -154,9 +155,16 @@ impl AppState {
                     retention: days(ledger.retention_days),
                     aggregate_retention: days(ledger.aggregate_retention_days),
                 };
-                let (ledger, writer) =
-                    Ledger::new(Arc::clone(store), ledger.queue_capacity, settings, metrics.governance.clone());
-                (ledger, Some(Box::pin(writer) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>))
+                let (ledger, writer) = Ledger::new(
+                    Arc::clone(store),
+                    ledger.queue_capacity,
+                    settings,
+                    metrics.governance.clone(),
+                );
+                (
+                    ledger,
+                    Some(Box::pin(writer) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
+                )
             }
             None => (Ledger::disabled(metrics.governance.clone()), None),
         };
