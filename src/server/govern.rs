@@ -44,7 +44,12 @@ pub(super) async fn authenticate(
         return match state.keyring().resolve(&live.code_keys, id, presented, now()).await {
             Ok(principal) => Ok(Caller::Key(principal)),
             Err(error) => {
-                state.metrics().governance.key_refused(error.label());
+                let governance = &state.metrics().governance;
+                governance.key_refused(error.label());
+                if error == KeyError::Unavailable {
+                    governance.store_up.set(0);
+                    governance.store_errors.inc();
+                }
                 Err(error.into())
             }
         };
@@ -185,6 +190,7 @@ async fn subject(
         .await;
     loaded.map_err(|reason| {
         state.metrics().governance.store_errors.inc();
+        state.metrics().governance.store_up.set(0);
         tracing::warn!(reason = %reason, "a budget's spend could not be read from the store; the request is refused with 503");
         ProxyError::Key(KeyError::Unavailable)
     })

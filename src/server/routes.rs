@@ -423,7 +423,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         .collect();
     let draining = state.drain().is_draining();
     let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-    let body = json!({"status": if draining { "draining" } else { "ready" }, "models": models});
+    // A store that is down does not fail readiness either: cached keys keep working and the
+    // ledger waits in its queue; the body (and `llm_proxy_store_up`) says so.
+    let governance = &state.metrics().governance;
+    let store = state.store().map(|store| {
+        json!({
+            "backend": store.backend(),
+            "up": governance.store_up.get() == 1,
+            "ledger_queue": state.ledger().depth(),
+            "ledger_dropped": governance.ledger_dropped.get(),
+        })
+    });
+    let body =
+        json!({"status": if draining { "draining" } else { "ready" }, "store": store, "models": models});
     (status, axum::Json(body)).into_response()
 }
 

@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+mod runtime;
+
+pub use runtime::on_runtime;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::Money;
