@@ -5,6 +5,7 @@ pub mod ledger;
 pub mod money;
 pub mod period;
 pub mod price;
+pub mod redact;
 
 pub use money::Money;
 pub use price::{Price, PriceOverride, PriceTable, UnknownPrice};

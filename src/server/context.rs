@@ -52,6 +52,8 @@ pub struct RequestCtx {
     pub overhead: Duration,
     /// Unix milliseconds when the request arrived (the ledger's time).
     pub arrived_ms: i64,
+    /// The request and response bodies, redacted, when `ledger.bodies` is on.
+    pub bodies: Option<Arc<str>>,
 }
 
 /// Marks a streaming response: its log line is written by the relay when the stream ends.
@@ -79,6 +81,7 @@ impl RequestCtx {
             cost: None,
             ttft: None,
             overhead: Duration::ZERO,
+            bodies: None,
             arrived_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
@@ -140,7 +143,7 @@ impl RequestCtx {
             ttft_ms: self.ttft.map(|t| t.as_millis() as i64),
             overhead_us: self.overhead.as_micros() as i64,
             error: self.error.map(str::to_string),
-            bodies: None,
+            bodies: self.bodies.as_deref().map(str::to_string),
         }
     }
 

@@ -183,6 +183,9 @@ async fn dispatch(
             }
             let cost = price.map_or(Money::ZERO, |p| p.cost(&dispatch.usage.unwrap_or_default()));
             ctx.cost = Some(cost);
+            if live.ledger_bodies {
+                ctx.bodies = Some(kept_bodies(request.body(), Some(&body)));
+            }
             metrics.governance.spend_nanos.inc_by(cost.nanos().max(0) as u64);
             governed.settle(dispatch.usage, cost);
             let mut response = ([(header::CONTENT_TYPE, JSON)], body).into_response();
@@ -199,6 +202,10 @@ async fn dispatch(
                 committed = remember_streamed(committed, state.clone(), request.body().clone());
             }
             ctx.ttft = Some(ctx.elapsed());
+            if live.ledger_bodies {
+                // The stream's events are the client's; only the request is kept.
+                ctx.bodies = Some(kept_bodies(request.body(), None));
+            }
             let mut ctx = ctx.clone();
             let mut governed = std::mem::take(&mut governed);
             let ended_state = state.clone();
@@ -278,6 +285,13 @@ async fn dispatch(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(ctx.attempts));
     response.extensions_mut().insert(ctx);
     response
+}
+
+/// `{"request": …, "response": …}`, redacted, for the ledger.
+fn kept_bodies(request: &Bytes, response: Option<&Bytes>) -> Arc<str> {
+    use crate::accounting::redact::redact;
+    let response = response.map_or_else(|| "null".to_string(), |body| json!(redact(body)).to_string());
+    Arc::from(format!("{{\"request\":{},\"response\":{response}}}", json!(redact(request))))
 }
 
 /// The price of the deployment that served, if it has one.

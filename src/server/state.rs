@@ -65,6 +65,8 @@ pub struct Live {
     pub(super) code_keys: CodeKeys,
     /// `pricing.unknown_model: reject`.
     pub(super) reject_unpriced: bool,
+    /// `ledger.bodies`: keep bodies, redacted, in the ledger.
+    pub(super) ledger_bodies: bool,
 }
 
 impl Live {
@@ -79,6 +81,7 @@ impl Live {
             body_read_timeout: config.server.body_read_timeout_seconds,
             cors: cors::Cors::new(&config.server.cors),
             code_keys: CodeKeys::new(&config.keys, &config.teams),
+            ledger_bodies: config.ledger.bodies,
             reject_unpriced: config.pricing.unknown_model == crate::accounting::UnknownPrice::Reject,
         })
     }
