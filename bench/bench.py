@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = '{"model":"bench","messages":[{"role":"user","content":"Hello, benchmark!"}]}'
-ALL = ["direct", "nginx", "llm-proxy", "litellm", "portkey"]
+ALL = ["direct", "nginx", "llm-proxy", "llm-proxy-keys", "litellm", "portkey"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -159,6 +159,33 @@ def start_llm_proxy(ctx, upstream, models=1, deployments=1, model="bench"):
     return contender
 
 
+BENCH_KEY = "sk-lp-benchkey_0123456789abcdefghijklmnopqrstuv"
+
+
+def start_llm_proxy_keys(ctx, upstream):
+    """llm-proxy with governance on: a virtual key with rpm, tpm and a budget (never reached),
+    every request priced and written to the ledger in an embedded SQLite file."""
+    import hashlib
+    port, up_port = free_port(), upstream.url.split(":")[2].split("/")[0]
+    config = ctx.out / "llm-proxy-keys.yaml"
+    db = ctx.out / f"llm-proxy-keys-{port}.db"
+    digest = hashlib.sha256(BENCH_KEY.encode()).hexdigest()
+    priced = proxy_config(up_port).replace("model_id: bench-model}", "model_id: bench-model, price: {input: 2.5, output: 10}}")
+    config.write_text(priced + f"""server: {{master_key: sk-bench-master}}
+store: {{url: "sqlite://{db}"}}
+teams: [{{id: bench-team, rpm: 100000000, tpm: 1000000000000}}]
+keys:
+  - {{id: benchkey, hash: "{digest}", team: bench-team, rpm: 100000000, tpm: 1000000000000,
+     max_parallel: 100000, budget: {{hard_usd: 1000000, period: monthly}}}}
+""")
+    process = spawn([ctx.proxy_bin, "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+                    ctx.out / f"llm-proxy-keys-{port}.log")
+    contender = Contender("llm-proxy-keys", f"http://127.0.0.1:{port}/v1/chat/completions", process,
+                          headers=[f"authorization: Bearer {BENCH_KEY}"])
+    wait_ready(contender)
+    return contender
+
+
 def start_nginx(ctx, upstream):
     port, up_port = free_port(), upstream.url.split(":")[2].split("/")[0]
     prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir=ctx.out))
@@ -267,7 +294,7 @@ def stream_load(ctx, contender, concurrency, seconds):
 
 def run_contender(ctx, name, upstream):
     start = {"direct": lambda: upstream, "nginx": start_nginx, "llm-proxy": start_llm_proxy,
-             "litellm": start_litellm, "portkey": start_portkey}[name]
+             "llm-proxy-keys": start_llm_proxy_keys, "litellm": start_litellm, "portkey": start_portkey}[name]
     contender = start() if name == "direct" else start(ctx, upstream)
     pid = contender.process.pid
     result = {"idle_rss_kb": memory_kb(pid, "VmRSS")}
@@ -293,7 +320,7 @@ def slow_upstream_run(ctx, names):
     try:
         for name in names:
             starter = {"direct": None, "nginx": start_nginx, "llm-proxy": start_llm_proxy,
-                       "litellm": start_litellm, "portkey": start_portkey}[name]
+                       "llm-proxy-keys": start_llm_proxy_keys, "litellm": start_litellm, "portkey": start_portkey}[name]
             contender = upstream if starter is None else starter(ctx, upstream)
             try:
                 out[name] = oha(ctx, contender, 256, ctx.seconds)

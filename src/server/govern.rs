@@ -250,3 +250,26 @@ mod tests {
         assert!(!allowed(&["a*b*c"], "aXXbYY"));
     }
 }
+
+/// The whole governance path of one request, as the edge and the handler run it
+/// (authenticate, admit, settle, the ledger record): for `benches/governance.rs`.
+#[doc(hidden)]
+pub async fn bench_request(state: &AppState, headers: &HeaderMap, request: &ApiRequest) -> bool {
+    let live = state.live();
+    let Ok(caller) = authenticate(state, &live, headers).await else { return false };
+    let Ok(mut governed) = admit(state, &live, &caller, request).await else { return false };
+    let usage = Usage { prompt_tokens: 120, completion_tokens: 40, ..Usage::default() };
+    let cost = live.router.model(request.model()).and_then(|r| r.deployments[0].price).map_or(Money::ZERO, |p| p.cost(&usage));
+    governed.settle(Some(usage), cost);
+    let mut headers = HeaderMap::new();
+    governed.decorate(&mut headers);
+    let mut ctx = super::RequestCtx::new(HeaderValue::from_static("bench"), axum::http::Method::POST, axum::http::Uri::from_static("/v1/chat/completions"));
+    if let Caller::Key(principal) = &caller {
+        ctx.key_id = Some(Arc::from(principal.key.id.as_str()));
+    }
+    ctx.endpoint = Some("chat");
+    ctx.usage = Some(usage);
+    ctx.cost = Some(cost);
+    ctx.finish(state.ledger(), 200, None);
+    true
+}
