@@ -34,13 +34,16 @@ struct Setup {
 /// its first request).
 fn setup(count: usize) -> Setup {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let store_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let store_runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let store = store_runtime.block_on(llm_proxy::store::open("sqlite::memory:")).unwrap();
     let store = llm_proxy::store::on_runtime(store, store_runtime.handle().clone());
     let yaml = format!(
         "server: {{master_key: {MASTER}}}\nledger: {{queue_capacity: 1000000}}\nproviders: {{mock: {{type: mock}}}}\nmodels: {{echo: {{providers: {{mock: {{model_id: mock-echo}}}}}}}}"
     );
-    let config = Config::parse(&yaml, Path::new("bench.yaml"), &std::collections::HashMap::<String, String>::new()).unwrap();
+    let config =
+        Config::parse(&yaml, Path::new("bench.yaml"), &std::collections::HashMap::<String, String>::new())
+            .unwrap();
     let (state, keys) = runtime.block_on(async {
         let limits = Limits {
             rpm: Some(u32::MAX),
@@ -141,5 +144,6 @@ fn master_key(bencher: Bencher) {
     let setup = cached(1);
     let request = request();
     let headers = headers(MASTER);
-    bencher.bench_local(|| setup.runtime.block_on(bench_request(&setup.state, black_box(&headers), &request)));
+    bencher
+        .bench_local(|| setup.runtime.block_on(bench_request(&setup.state, black_box(&headers), &request)));
 }

@@ -242,3 +242,46 @@ async fn unknown_prices_can_be_refused_before_any_upstream_call() {
     assert_eq!((status, error["code"].as_str()), (400, Some("price_unknown")));
     assert_eq!(call(&proxy, MASTER, "other").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_budget_is_overshot_by_at_most_the_requests_in_flight_when_it_ran_out() {
+    let (k, hash) = key("bound");
+    // No `max_tokens`: the reserved estimate (body bytes / 4 in, nothing out) is well under
+    // the real cost (the mock echoes 100 words back), the worst case for a budget.
+    let limit: i64 = 600_000;
+    let principals =
+        format!("keys: [{{id: bound, hash: {hash}, budget: {{hard_usd: 0.0006, period: total}}}}]");
+    let proxy = Proxy::start(&config(&principals)).await;
+    let words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+    let ask = || {
+        proxy
+            .client
+            .post(format!("{}/v1/chat/completions", proxy.url))
+            .bearer_auth(&k)
+            .json(&json!({"model": "slow", "messages": [{"role": "user", "content": words.join(" ")}]}))
+            .send()
+    };
+    // 20 at once against a slow upstream: every admitted one is still in flight when the
+    // budget runs out, so none of their real costs is known yet.
+    let responses: Vec<_> = join_all((0..20).map(|_| ask())).await.into_iter().map(Result::unwrap).collect();
+    let costs: Vec<i64> = responses
+        .iter()
+        .filter(|r| r.status() == 200)
+        .map(|r| (header(r, "x-llm-proxy-cost").parse::<f64>().unwrap() * 1e9).round() as i64)
+        .collect();
+    let (admitted, refused) = (costs.len(), responses.iter().filter(|r| r.status() == 429).count());
+    assert_eq!(admitted + refused, 20);
+    assert!(refused > 0 && admitted > 0, "admitted {admitted}");
+    let spent: i64 = costs.iter().sum();
+    let largest = *costs.iter().max().unwrap();
+    let overshoot = spent - limit;
+    // The bound: the requests admitted while in flight, each at its real cost.
+    assert!(overshoot > 0, "the estimates were low: the budget is overshot ({overshoot})");
+    assert!(
+        overshoot <= largest * admitted as i64,
+        "overshoot {overshoot} > {admitted} in flight × {largest}"
+    );
+    // Once they settled, spend is over the limit and nothing more gets in.
+    let (status, error) = error_of(ask().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (429, Some("insufficient_quota")));
+}

@@ -259,11 +259,19 @@ pub async fn bench_request(state: &AppState, headers: &HeaderMap, request: &ApiR
     let Ok(caller) = authenticate(state, &live, headers).await else { return false };
     let Ok(mut governed) = admit(state, &live, &caller, request).await else { return false };
     let usage = Usage { prompt_tokens: 120, completion_tokens: 40, ..Usage::default() };
-    let cost = live.router.model(request.model()).and_then(|r| r.deployments[0].price).map_or(Money::ZERO, |p| p.cost(&usage));
+    let cost = live
+        .router
+        .model(request.model())
+        .and_then(|r| r.deployments[0].price)
+        .map_or(Money::ZERO, |p| p.cost(&usage));
     governed.settle(Some(usage), cost);
     let mut headers = HeaderMap::new();
     governed.decorate(&mut headers);
-    let mut ctx = super::RequestCtx::new(HeaderValue::from_static("bench"), axum::http::Method::POST, axum::http::Uri::from_static("/v1/chat/completions"));
+    let mut ctx = super::RequestCtx::new(
+        HeaderValue::from_static("bench"),
+        axum::http::Method::POST,
+        axum::http::Uri::from_static("/v1/chat/completions"),
+    );
     if let Caller::Key(principal) = &caller {
         ctx.key_id = Some(Arc::from(principal.key.id.as_str()));
     }
