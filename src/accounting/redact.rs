@@ -47,10 +47,8 @@ fn redact_value(value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact_value),
-        Value::String(text) => {
-            if KEY_PREFIXES.iter().any(|p| text.contains(p)) {
-                *text = redact_text(text);
-            }
+        Value::String(text) if KEY_PREFIXES.iter().any(|p| text.contains(p)) => {
+            *text = redact_text(text);
         }
         _ => {}
     }
