@@ -230,27 +230,6 @@ impl Governed {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_whole_names() {
-        let allowed = |patterns: &[&str], model| {
-            allows(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(), model)
-        };
-        assert!(allowed(&[], "anything"));
-        assert!(allowed(&["gpt-4o"], "gpt-4o"));
-        assert!(!allowed(&["gpt-4o"], "gpt-4o-mini"));
-        assert!(allowed(&["gpt-4o*"], "gpt-4o-mini"));
-        assert!(allowed(&["claude-*-4-5", "echo"], "claude-sonnet-4-5"));
-        assert!(!allowed(&["claude-*-4-5"], "claude-sonnet-4-6"));
-        assert!(allowed(&["*"], ""));
-        assert!(allowed(&["a*b*c"], "aXXbYYc"));
-        assert!(!allowed(&["a*b*c"], "aXXbYY"));
-    }
-}
-
 /// The whole governance path of one request, as the edge and the handler run it
 /// (authenticate, admit, settle, the ledger record): for `benches/governance.rs`.
 #[doc(hidden)]
@@ -280,4 +259,25 @@ pub async fn bench_request(state: &AppState, headers: &HeaderMap, request: &ApiR
     ctx.cost = Some(cost);
     ctx.finish(state.ledger(), 200, None);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_whole_names() {
+        let allowed = |patterns: &[&str], model| {
+            allows(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(), model)
+        };
+        assert!(allowed(&[], "anything"));
+        assert!(allowed(&["gpt-4o"], "gpt-4o"));
+        assert!(!allowed(&["gpt-4o"], "gpt-4o-mini"));
+        assert!(allowed(&["gpt-4o*"], "gpt-4o-mini"));
+        assert!(allowed(&["claude-*-4-5", "echo"], "claude-sonnet-4-5"));
+        assert!(!allowed(&["claude-*-4-5"], "claude-sonnet-4-6"));
+        assert!(allowed(&["*"], ""));
+        assert!(allowed(&["a*b*c"], "aXXbYYc"));
+        assert!(!allowed(&["a*b*c"], "aXXbYY"));
+    }
 }
