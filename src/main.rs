@@ -42,6 +42,9 @@ struct Cli {
 enum Command {
     /// Validate the config file, print every problem found, and exit (0 when valid).
     Check,
+    /// Apply the store's migrations (`store.url`) and exit: for deployment jobs. The proxy
+    /// also applies them when it starts.
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -63,8 +66,36 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let _log_guard = telemetry::init(cli.log_format);
+    // The store lives on a runtime of its own (the proxy serves on one per core); so does the
+    // ledger writer.
+    let store_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("llm-proxy-store")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!("cannot start the store's runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = match open_store(&config, &store_runtime) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    if let Some(Command::Migrate) = cli.command {
+        return ExitCode::SUCCESS;
+    }
     let listen = cli.listen.clone().unwrap_or_else(|| config.server.listen.clone());
-    let state = match AppState::from_file(&config, &cli.config) {
+    let (state, writer) = match store {
+        None => (AppState::from_file(&config, &cli.config), None),
+        Some(store) => match AppState::with_store(&config, Some(&cli.config), store) {
+            Ok((state, writer)) => (Ok(state), Some(store_runtime.spawn(writer))),
+            Err(err) => (Err(err), None),
+        },
+    };
+    let state = match state {
         Ok(state) => state,
         Err(err) => {
             tracing::error!("{err}");
@@ -82,7 +113,17 @@ fn main() -> ExitCode {
         );
     };
     let signals = until_shutdown(state.clone(), cli.watch.then(|| cli.config.clone()));
-    let served = llm_proxy::server::serve_per_core(state, &listen, on_listening, signals);
+    let served = llm_proxy::server::serve_per_core(state.clone(), &listen, on_listening, signals);
+    if let Some(writer) = writer {
+        // Every request has ended: what the ledger still holds is written before exiting.
+        state.close_ledger();
+        drop(state);
+        let flushed =
+            store_runtime.block_on(tokio::time::timeout(std::time::Duration::from_secs(10), writer));
+        if flushed.is_err() {
+            tracing::warn!("the ledger could not be flushed within 10 s; its last records are lost");
+        }
+    }
     match served {
         Ok(()) => {
             tracing::info!("stopped");
@@ -91,6 +132,30 @@ fn main() -> ExitCode {
         Err(err) => {
             tracing::error!("{err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store `store.url` names (applying its migrations), pinned to `runtime`;
+/// `None` when no store is configured.
+fn open_store(
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<std::sync::Arc<dyn llm_proxy::store::Store>>, ExitCode> {
+    let url = config.store.url.trim();
+    if url.is_empty() {
+        tracing::info!("no store configured (store.url): keys as code and the master key only; no ledger");
+        return Ok(None);
+    }
+    let shown = llm_proxy::store::redact_url(url);
+    match runtime.block_on(llm_proxy::store::open(url)) {
+        Ok(store) => {
+            tracing::info!(backend = store.backend(), url = %shown, "store ready, migrations applied");
+            Ok(Some(llm_proxy::store::on_runtime(store, runtime.handle().clone())))
+        }
+        Err(err) => {
+            tracing::error!(url = %shown, "cannot open the store: {err}");
+            Err(ExitCode::FAILURE)
         }
     }
 }
