@@ -19,7 +19,6 @@ pub struct Ledger(Arc<Inner>);
 struct Inner {
     /// Swapped out (lock-free for the writers) when the ledger is closed at shutdown.
     queue: arc_swap::ArcSwapOption<mpsc::Sender<LedgerRow>>,
-    capacity: usize,
     metrics: Governance,
 }
 
@@ -39,7 +38,7 @@ pub struct WriterSettings {
 impl Ledger {
     /// A ledger that records nothing (no store configured).
     pub fn disabled(metrics: Governance) -> Self {
-        Self(Arc::new(Inner { queue: arc_swap::ArcSwapOption::empty(), capacity: 0, metrics }))
+        Self(Arc::new(Inner { queue: arc_swap::ArcSwapOption::empty(), metrics }))
     }
 
     /// A ledger writing to `store`, and the writer task to run (it ends once every clone of
@@ -53,7 +52,7 @@ impl Ledger {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let writer = write_loop(store, rx, settings, metrics.clone());
         let queue = arc_swap::ArcSwapOption::from_pointee(tx);
-        (Self(Arc::new(Inner { queue, capacity: capacity.max(1), metrics })), writer)
+        (Self(Arc::new(Inner { queue, metrics })), writer)
     }
 
     /// Queues a record; drops it (counted) if the queue is full.
@@ -64,11 +63,6 @@ impl Ledger {
             Ok(()) => drop(self.0.metrics.ledger_queue.inc()),
             Err(_) => drop(self.0.metrics.ledger_dropped.inc()),
         }
-    }
-
-    /// Records waiting to be written.
-    pub fn depth(&self) -> usize {
-        self.0.queue.load().as_deref().map_or(0, |q| self.0.capacity - q.capacity())
     }
 
     /// Whether records are kept (a store is configured and the ledger is not closed).

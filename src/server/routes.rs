@@ -444,7 +444,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         json!({
             "backend": store.backend(),
             "up": governance.store_up.get() == 1,
-            "ledger_queue": state.ledger().depth(),
+            // Waiting: in the queue, or in the batch the writer is retrying.
+            "ledger_queue": governance.ledger_queue.get(),
             "ledger_dropped": governance.ledger_dropped.get(),
         })
     });
