@@ -248,6 +248,29 @@ fn entries(section: Option<Value>, name: &str, problems: &mut Problems) -> Vec<(
     out
 }
 
+/// Checks `store:` and `ledger:`.
+pub(super) fn validate_store(store: &StoreConfig, ledger: &LedgerConfig, problems: &mut Problems) {
+    let url = store.url.trim();
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if !url.is_empty() && !known.iter().any(|scheme| url.starts_with(scheme)) {
+        problems.push(
+            "store.url",
+            format!(
+                "{:?} is not a store URL: use sqlite://PATH, sqlite::memory: or postgres://…",
+                crate::store::redact_url(url)
+            ),
+        );
+    }
+    if store.timeout_seconds.is_zero() {
+        problems.push("store.timeout_seconds", "must be greater than 0");
+    }
+    for (field, value) in [("queue_capacity", ledger.queue_capacity), ("batch_size", ledger.batch_size)] {
+        if value == 0 {
+            problems.push(format!("ledger.{field}"), "must be at least 1");
+        }
+    }
+}
+
 /// Checks that every key's team is declared (keys as code refer to teams as code).
 pub(super) fn validate_principals(keys: &[KeyRecord], teams: &[TeamRecord], problems: &mut Problems) {
     for (i, key) in keys.iter().enumerate() {

@@ -533,6 +533,7 @@ fn parse_document(text: &str, env: &dyn Env, problems: &mut Problems) -> Option<
     let (keys, teams) =
         governance::parse_principals(take(&mut root, "keys"), take(&mut root, "teams"), problems);
     governance::validate_principals(&keys, &teams, problems);
+    governance::validate_store(&store, &ledger, problems);
     for (key, _) in root {
         problems.push(
             key_text(&key),

@@ -195,3 +195,37 @@ fn edge_settings_have_defaults_and_are_validated() {
         "{err}"
     );
 }
+
+#[test]
+fn governance_sections_are_checked_with_their_paths() {
+    let yaml = r#"
+providers: {mock: {type: mock}}
+models: {echo: {providers: {mock: {price: {input: -1, output: 2}}}}}
+store: {url: "mysql://u:secret@db/x"}
+ledger: {batch_size: 0}
+teams: [{id: t, hash: "abc"}]
+keys:
+  - {id: "bad id", hash: "nothex"}
+  - {id: k, hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", team: nobody, rpm: 0,
+     budget: {period: monthly}, expires_at: "someday"}
+  - {id: k, hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+"#;
+    let error = parse(yaml, &[]).unwrap_err();
+    let problems: Vec<String> = error.problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+    for expected in [
+        "models.echo.providers.mock.price",
+        "store.url",
+        "ledger.batch_size",
+        "teams[0].hash",
+        "keys[0].id",
+        "keys[0].hash",
+        "keys[1].team",
+        "keys[1].rpm",
+        "keys[1].budget",
+        "keys[1].expires_at",
+        "keys[2].id",
+    ] {
+        assert!(problems.iter().any(|p| p.starts_with(expected)), "no problem at {expected}: {problems:#?}");
+    }
+    assert!(!problems.iter().any(|p| p.contains("secret")), "a URL's password is never shown");
+}
