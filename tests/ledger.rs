@@ -336,3 +336,21 @@ async fn with_the_store_down_cached_keys_work_new_ones_get_503_and_the_ledger_wa
     assert_eq!(rows(&*inner, "cached", 4).await.len(), 4);
     assert_eq!(chat(&proxy, &uncached, hi()).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_stored_key_seen_first_by_50_requests_at_once_admits_exactly_its_rpm() {
+    let store = llm_proxy::store::open(&temp_db()).await.unwrap();
+    let key = add_key(&*store, "burst", Limits { rpm: Some(10), ..Limits::default() }).await;
+    let proxy = Proxy::start_stored(YAML, Arc::clone(&store)).await;
+    let hi = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
+    // None of them finds the key cached: one store read serves them all, one limit state.
+    let statuses: Vec<u16> = futures_util::future::join_all((0..50).map(|_| chat(&proxy, &key, hi.clone())))
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 40);
+    // Every request counts, refused ones included in the ledger.
+    assert_eq!(rows(&*store, "burst", 50).await.iter().filter(|r| r.outcome == "refused").count(), 40);
+}
