@@ -301,11 +301,17 @@ impl PriceTable {
     /// 2. this provider's row of the model id without its date (`claude-sonnet-4-5-20250929`
     ///    → `claude-sonnet-4-5`); the reverse, an undated id whose only rows are dated, is an
     ///    alias the table added at load, the latest date winning;
-    /// 3. for `azure` and the OpenAI-compatible presets (`groq`, `openrouter`, `vllm`, …):
+    /// 3. for the self-hosted presets (`ollama`, `vllm`, `lmstudio`): free, since the
+    ///    hardware is the operator's own (a `price:` on the deployment can say otherwise);
+    /// 4. for `azure` and the other OpenAI-compatible presets (`groq`, `openrouter`, …):
     ///    steps 1 and 2 in `openai`'s rows, since they serve OpenAI's models under OpenAI's
     ///    ids (Azure deployments are often named after the model).
     pub fn lookup(&self, provider_type: &str, model_id: &str) -> Option<&Price> {
+        static FREE: Price = Price::FREE;
         self.in_provider(provider_type, model_id).or_else(|| {
+            if SELF_HOSTED.contains(&provider_type) {
+                return Some(&FREE);
+            }
             if provider_type == "openai" || !speaks_openai(provider_type) {
                 return None;
             }
@@ -318,6 +324,9 @@ impl PriceTable {
         models.get(model_id).or_else(|| models.get(undated(model_id)?))
     }
 }
+
+/// Presets that run on the operator's own machines.
+const SELF_HOSTED: [&str; 3] = ["ollama", "vllm", "lmstudio"];
 
 /// Whether a provider type other than `openai` speaks OpenAI's wire format, and so may well
 /// serve OpenAI's models under OpenAI's ids.
@@ -506,8 +515,11 @@ mod tests {
     fn presets_and_azure_fall_back_to_openai_prices() {
         let table = PriceTable::shipped();
         let openai = table.lookup("openai", "gpt-4o").unwrap();
-        for provider in ["azure", "groq", "openrouter", "vllm"] {
+        for provider in ["azure", "groq", "openrouter"] {
             assert_eq!(table.lookup(provider, "gpt-4o"), Some(openai), "{provider}");
+        }
+        for provider in ["ollama", "vllm", "lmstudio"] {
+            assert_eq!(table.lookup(provider, "llama3.2"), Some(&Price::FREE), "{provider} is self-hosted");
         }
         assert_eq!(table.lookup("anthropic", "gpt-4o"), None);
         assert_eq!(table.lookup("mock", "gpt-4o"), None);
