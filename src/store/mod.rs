@@ -4,11 +4,33 @@
 //! (`accounting::ledger`), spend is read once per budgeted subject and then kept in memory.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::Money;
 use crate::accounting::period::{Period, day_of, hour_of};
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Opens the store `url` names and applies its pending migrations: `sqlite://PATH`,
+/// `sqlite::memory:`, `postgres://…` or `postgresql://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PostgresStore::connect(url).await?)
+    } else {
+        return Err(StoreError::UnsupportedUrl(redact_url(url)));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
 
 /// What can go wrong talking to a store. Messages never hold a URL's password.
 #[derive(Debug, thiserror::Error)]
@@ -394,9 +416,11 @@ pub trait Store: Send + Sync + 'static {
     /// Spend of a subject (`key:ID`, `team:ID`) in the hours starting at or after `since`
     /// (Unix seconds).
     async fn spend_since(&self, subject: &str, since: i64) -> Result<Money, StoreError>;
-    /// Totals from the daily aggregates, grouped as asked, ordered by the group.
+    /// Totals from the daily aggregates (never the ledger), grouped as asked, ordered by the
+    /// group. Without `group_by` it is one row of grand totals, or no row at all when nothing
+    /// matched, so an empty report always means "no requests".
     async fn report(&self, query: &ReportQuery) -> Result<Vec<ReportRow>, StoreError>;
-    /// A page of ledger rows, newest (highest id) first.
+    /// A page of ledger rows, newest (highest id) first: at most 1000, 100 when `limit` is 0.
     async fn requests(&self, query: &LedgerQuery) -> Result<Vec<LedgerRow>, StoreError>;
     /// Deletes ledger rows older than `before_ms`, and daily and spend rows older than
     /// `aggregates_before` (Unix seconds); returns the ledger rows deleted.
