@@ -612,8 +612,82 @@ mod tests {
         assert!(run(parse(&["spend"]), None).await.unwrap_err().contains("store.url"));
     }
 
+    /// A SQLite store in a file of its own, removed at the end.
+    struct TempStore(std::path::PathBuf);
+
+    impl TempStore {
+        async fn open() -> (Self, Arc<dyn Store>) {
+            let name = format!("llm-proxy-cli-{}-{:016x}.db", std::process::id(), fastrand::u64(..));
+            let path = std::env::temp_dir().join(name);
+            let store = crate::store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+            (Self(path), store)
+        }
+    }
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_and_teams_live_through_the_cli() {
+        let (_file, store) = TempStore::open().await;
+        let run = |args: &[&str]| {
+            let admin = parse(args);
+            let store = Arc::clone(&store);
+            async move { run(admin, Some(store)).await }
+        };
+        let team =
+            run(&["teams", "create", "ml", "--budget-usd", "50", "--soft-budget-usd", "40"]).await.unwrap();
+        assert_eq!(team["budget"], json!({"hard_usd": 50.0, "soft_usd": 40.0, "period": "monthly"}));
+        let created =
+            run(&["keys", "create", "--team", "ml", "--models", "gpt-4o*,echo", "--expires-in", "30d"])
+                .await
+                .unwrap();
+        let id = created["id"].as_str().unwrap().to_string();
+        let key = created["key"].as_str().unwrap().to_string();
+        let stored = store.get_key(&id).await.unwrap().unwrap();
+        assert!(crate::keys::matches(&key, &stored.secret_hash));
+        assert_eq!(stored.models, ["gpt-4o*", "echo"]);
+
+        let listed = run(&["keys", "list", "--team", "ml"]).await.unwrap();
+        assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+        assert!(!listed.to_string().contains(&stored.secret_hash));
+        let updated =
+            run(&["keys", "update", &id, "--rpm", "60", "--clear", "models,expires"]).await.unwrap();
+        assert_eq!((updated["rpm"].clone(), updated["models"].clone()), (json!(60), json!([])));
+        assert_eq!(updated["expires_at"], Value::Null);
+        assert!(run(&["keys", "update", &id, "--rpm", "0"]).await.unwrap_err().contains("`rpm`"));
+        assert!(run(&["keys", "update", &id, "--team", "nope"]).await.unwrap_err().contains("nope"));
+
+        let rotated = run(&["keys", "rotate", &id, "--grace", "1h"]).await.unwrap();
+        let new_key = rotated["key"].as_str().unwrap();
+        let stored = store.get_key(&id).await.unwrap().unwrap();
+        assert!(crate::keys::matches(new_key, &stored.secret_hash));
+        assert!(crate::keys::matches(&key, stored.previous_hash.as_deref().unwrap()));
+        assert!(run(&["keys", "rotate", &id, "--grace", "soon"]).await.is_err());
+        assert_eq!(run(&["keys", "block", &id]).await.unwrap()["blocked"], true);
+        assert_eq!(run(&["teams", "block", "ml"]).await.unwrap()["blocked"], true);
+        assert!(run(&["teams", "delete", "ml"]).await.unwrap_err().contains("still has 1 key"));
+        assert_eq!(run(&["keys", "delete", &id]).await.unwrap()["deleted"], true);
+        assert!(run(&["keys", "get", &id]).await.unwrap_err().contains("No key"));
+        assert_eq!(run(&["teams", "delete", "ml"]).await.unwrap()["deleted"], true);
+        assert_eq!(run(&["teams", "list"]).await.unwrap()["data"], json!([]));
+
+        let spend =
+            run(&["spend", "--group-by", "key,model", "--from", "2026-01-01", "--to", "2026-01-31"]).await;
+        assert_eq!(spend.unwrap()["data"], json!([]));
+        let page = run(&["requests", "--key", &id, "--limit", "10"]).await.unwrap();
+        assert_eq!(page, json!({"object": "list", "data": [], "next_before_id": null}));
+        assert!(run(&["spend", "--group-by", "colour"]).await.unwrap_err().contains("group_by"));
+    }
+
     #[test]
     fn flags_mirror_the_json_fields() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
         let Admin::Keys { command: KeysCommand::Create { settings, .. } } = parse(&[
             "keys",
             "create",

@@ -145,8 +145,9 @@ pub async fn create_key(State(state): State<AppState>, headers: HeaderMap, bytes
     finish(
         async {
             let admin = Admin::open(&state, &headers)?;
+            let store = admin.store()?;
             let new = body(&bytes)?;
-            let (key, secret) = manage::create_key(admin.store()?, admin.code(), new).await?;
+            let (key, secret) = manage::create_key(store, admin.code(), new).await?;
             // The cache may remember this id as unknown from an earlier try with it.
             state.keyring().forget_key(&key.id).await;
             Ok(json(StatusCode::CREATED, manage::key_json_with_secret(key, &secret)))
@@ -195,8 +196,9 @@ pub async fn update_key(
     finish(
         async {
             let admin = Admin::open(&state, &headers)?;
+            let store = admin.store()?;
             let patch = body(&bytes)?;
-            let key = manage::update_key(admin.store()?, admin.code(), &id, patch).await?;
+            let key = manage::update_key(store, admin.code(), &id, patch).await?;
             state.keyring().forget_key(&id).await;
             ok(manage::key_json(&manage::from_store(key)))
         }
@@ -279,9 +281,10 @@ pub async fn rotate_key(
     finish(
         async {
             let admin = Admin::open(&state, &headers)?;
+            let store = admin.store()?;
             let Rotate { grace_seconds } = body(&bytes)?;
             let grace = Duration::from_secs(grace_seconds);
-            let (key, secret) = manage::rotate_key(admin.store()?, admin.code(), &id, grace).await?;
+            let (key, secret) = manage::rotate_key(store, admin.code(), &id, grace).await?;
             state.keyring().forget_key(&id).await;
             ok(manage::key_json_with_secret(key, &secret))
         }
@@ -296,8 +299,9 @@ pub async fn create_team(State(state): State<AppState>, headers: HeaderMap, byte
     finish(
         async {
             let admin = Admin::open(&state, &headers)?;
+            let store = admin.store()?;
             let new = body(&bytes)?;
-            let team = manage::create_team(admin.store()?, admin.code(), new).await?;
+            let team = manage::create_team(store, admin.code(), new).await?;
             state.keyring().forget_team(&team.id).await;
             Ok(json(StatusCode::CREATED, manage::team_json(&manage::from_store(team))))
         }
@@ -339,8 +343,9 @@ pub async fn update_team(
     finish(
         async {
             let admin = Admin::open(&state, &headers)?;
+            let store = admin.store()?;
             let patch = body(&bytes)?;
-            let team = manage::update_team(admin.store()?, admin.code(), &id, patch).await?;
+            let team = manage::update_team(store, admin.code(), &id, patch).await?;
             state.keyring().forget_team(&id).await;
             ok(manage::team_json(&manage::from_store(team)))
         }

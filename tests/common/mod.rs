@@ -284,6 +284,17 @@ impl Proxy {
         Self::serve(state).await
     }
 
+    /// Like [`Proxy::start`], keeping keys, spend and the ledger in `store` (its ledger
+    /// writer runs on its own task).
+    pub async fn start_with_store(yaml: &str, store: Arc<dyn llm_proxy::store::Store>) -> Self {
+        let config =
+            llm_proxy::Config::parse(yaml, Path::new("test.yaml"), &HashMap::<String, String>::new())
+                .unwrap_or_else(|e| panic!("{e}"));
+        let (state, writer) = llm_proxy::AppState::with_store(&config, None, store).unwrap();
+        tokio::spawn(writer);
+        Self::serve(state).await
+    }
+
     async fn serve(state: llm_proxy::AppState) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
