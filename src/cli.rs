@@ -598,6 +598,16 @@ mod tests {
             out["yaml"],
             format!("keys:\n  - id: ci-bot\n    hash: {}\n", out["hash"].as_str().unwrap())
         );
+        // The snippet is a config the proxy loads, and the key it declares gets in.
+        let yaml = format!(
+            "providers: {{mock: {{type: mock}}}}\nmodels: {{echo: {{providers: {{mock: {{priority: 0}}}}}}}}\n{}",
+            out["yaml"].as_str().unwrap()
+        );
+        let env = std::collections::HashMap::<String, String>::new();
+        let config = crate::Config::parse(&yaml, std::path::Path::new("generated.yaml"), &env).unwrap();
+        let code = CodeKeys::new(&config.keys, &config.teams);
+        let ring = crate::keys::ring::Keyring::new(None, Duration::from_secs(30), Duration::from_secs(1));
+        assert!(ring.resolve(&code, "ci-bot", key, crate::accounting::period::now()).await.is_ok());
         assert!(run(parse(&["keys", "generate", "--id", "ci_bot"]), None).await.is_err());
         let random = run(parse(&["keys", "generate"]), None).await.unwrap();
         assert_ne!(random["id"], out["id"]);

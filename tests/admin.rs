@@ -133,6 +133,15 @@ fn secret(answer: &Value) -> String {
 #[tokio::test]
 async fn a_key_lives_from_creation_to_deletion() {
     let (proxy, _db) = start().await;
+    let response = proxy
+        .client
+        .post(format!("{}/admin/keys", proxy.url))
+        .bearer_auth(MASTER)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::header(&response, "cache-control"), "no-store", "a whole key is never cached");
     let created = ok(&proxy, 201, "POST", "/admin/keys", Some(json!({"alias": "ci", "rpm": 100}))).await;
     let id = created["id"].as_str().unwrap().to_string();
     let first = secret(&created);

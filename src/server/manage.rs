@@ -90,6 +90,13 @@ fn ok(value: Value) -> Answer {
     Ok(json(StatusCode::OK, value))
 }
 
+/// An answer holding a whole key: no cache or proxy on the way may keep it.
+fn secret(status: StatusCode, value: Value) -> Answer {
+    let mut response = json(status, value);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// A JSON body (empty is `{}`), its errors naming the field at fault.
 fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ManageError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
@@ -147,10 +154,10 @@ pub async fn create_key(State(state): State<AppState>, headers: HeaderMap, bytes
             let admin = Admin::open(&state, &headers)?;
             let store = admin.store()?;
             let new = body(&bytes)?;
-            let (key, secret) = manage::create_key(store, admin.code(), new).await?;
+            let (key, minted) = manage::create_key(store, admin.code(), new).await?;
             // The cache may remember this id as unknown from an earlier try with it.
             state.keyring().forget_key(&key.id).await;
-            Ok(json(StatusCode::CREATED, manage::key_json_with_secret(key, &secret)))
+            secret(StatusCode::CREATED, manage::key_json_with_secret(key, &minted))
         }
         .await,
     )
@@ -284,9 +291,9 @@ pub async fn rotate_key(
             let store = admin.store()?;
             let Rotate { grace_seconds } = body(&bytes)?;
             let grace = Duration::from_secs(grace_seconds);
-            let (key, secret) = manage::rotate_key(store, admin.code(), &id, grace).await?;
+            let (key, minted) = manage::rotate_key(store, admin.code(), &id, grace).await?;
             state.keyring().forget_key(&id).await;
-            ok(manage::key_json_with_secret(key, &secret))
+            secret(StatusCode::OK, manage::key_json_with_secret(key, &minted))
         }
         .await,
     )
