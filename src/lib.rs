@@ -7,6 +7,7 @@
 
 pub mod accounting;
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod conversations;
 pub mod dialect;
@@ -14,6 +15,7 @@ pub mod dialect;
 pub mod fuzzing;
 pub mod keys;
 pub mod limits;
+pub mod manage;
 pub mod metrics;
 pub mod providers;
 pub mod router;

@@ -39,12 +39,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at startup: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Validate the config file, print every problem found, and exit (0 when valid).
     Check,
     /// Apply the store's migrations (`store.url`) and exit: for deployment jobs. The proxy
     /// also applies them when it starts.
     Migrate,
+    #[command(flatten)]
+    Admin(llm_proxy::cli::Admin),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::Admin(admin)) = cli.command {
+        // No log setup: stdout is the command's JSON answer.
+        return run_admin(admin, &config);
+    }
     let _log_guard = telemetry::init(cli.log_format);
     // The store lives on a runtime of its own (the proxy serves on one per core); so does the
     // ledger writer.
@@ -82,7 +90,10 @@ fn main() -> ExitCode {
     };
     let store = match open_store(&config, &store_runtime) {
         Ok(store) => store,
-        Err(code) => return code,
+        Err(error) => {
+            tracing::error!("{error}");
+            return ExitCode::FAILURE;
+        }
     };
     if let Some(Command::Migrate) = cli.command {
         return ExitCode::SUCCESS;
@@ -136,12 +147,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs an admin command (`keys`, `teams`, `spend`, `requests`) against the configured
+/// store and prints its JSON answer.
+fn run_admin(admin: llm_proxy::cli::Admin, config: &Config) -> ExitCode {
+    use llm_proxy::cli::{Admin, KeysCommand};
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start a runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let needs_store = !matches!(admin, Admin::Keys { command: KeysCommand::Generate { .. } });
+    let store = match needs_store.then(|| open_store(config, &runtime)).transpose() {
+        Ok(store) => store.flatten(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = llm_proxy::keys::ring::CodeKeys::new(&config.keys, &config.teams);
+    match runtime.block_on(llm_proxy::cli::run_with(admin, store, &code)) {
+        Ok(answer) => {
+            println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Opens the store `store.url` names (applying its migrations), pinned to `runtime`;
 /// `None` when no store is configured.
 fn open_store(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Option<std::sync::Arc<dyn llm_proxy::store::Store>>, ExitCode> {
+) -> Result<Option<std::sync::Arc<dyn llm_proxy::store::Store>>, String> {
     let url = config.store.url.trim();
     if url.is_empty() {
         tracing::info!("no store configured (store.url): keys as code and the master key only; no ledger");
@@ -153,10 +196,7 @@ fn open_store(
             tracing::info!(backend = store.backend(), url = %shown, "store ready, migrations applied");
             Ok(Some(llm_proxy::store::on_runtime(store, runtime.handle().clone())))
         }
-        Err(err) => {
-            tracing::error!(url = %shown, "cannot open the store: {err}");
-            Err(ExitCode::FAILURE)
-        }
+        Err(err) => Err(format!("cannot open the store {shown}: {err}")),
     }
 }
 

@@ -41,7 +41,7 @@ fn unix_secs_after(after: std::time::Duration) -> u64 {
 }
 
 /// The master key, required and configured; the refusal to send otherwise.
-fn authorize(live: &Live, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(super) fn authorize(live: &Live, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if live.master_key.is_none() {
         return Err(Box::new(forbidden()));
     }

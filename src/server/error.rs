@@ -85,6 +85,10 @@ pub enum ProxyError {
     /// A bug: a handler panicked (500). Details go to the log, not to the client.
     #[error("Internal error in the proxy.")]
     Internal,
+    /// An admin operation on keys, teams, spend or the request log was refused: unknown id
+    /// (404), invalid field (400), conflict, read-only or no store (409), store down (503).
+    #[error("{0}")]
+    Manage(#[from] crate::manage::ManageError),
 }
 
 /// What a limit refusal tells the client: whose limit, which, and when to come back.
@@ -121,6 +125,21 @@ fn refusal_message(refusal: &crate::limits::Refusal) -> String {
                 exceeded.spent
             )
         }
+    }
+}
+
+/// The `code` of an admin refusal, also its label in logs.
+fn manage_code(error: &crate::manage::ManageError) -> &'static str {
+    use crate::manage::ManageError as E;
+    match error {
+        E::NotFound { .. } => "not_found",
+        E::Invalid { .. } => "invalid_value",
+        E::Conflict(_) => "conflict",
+        E::ReadOnly { .. } => "declared_in_config",
+        E::NoStore => "store_not_configured",
+        E::Store(crate::store::StoreError::Unavailable(_)) => "store_unavailable",
+        E::Store(_) => "store_error",
+        E::Entropy => "entropy_unavailable",
     }
 }
 
@@ -179,6 +198,16 @@ impl ProxyError {
             Self::Exhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Manage(error) => {
+                use crate::manage::ManageError as E;
+                match error {
+                    E::NotFound { .. } => StatusCode::NOT_FOUND,
+                    E::Invalid { .. } => StatusCode::BAD_REQUEST,
+                    E::Conflict(_) | E::ReadOnly { .. } | E::NoStore => StatusCode::CONFLICT,
+                    E::Store(crate::store::StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                    E::Store(_) | E::Entropy => StatusCode::INTERNAL_SERVER_ERROR,
+                }
+            }
         }
     }
 
@@ -203,6 +232,7 @@ impl ProxyError {
             Self::UpgradeRequired => "upgrade_required",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
+            Self::Manage(error) => manage_code(error),
         }
     }
 
@@ -219,6 +249,9 @@ impl ProxyError {
             Self::Exhausted(RouteError::RateLimited { .. }) => "requests",
             Self::Exhausted(_) => "upstream_error",
             Self::Internal => "server_error",
+            Self::Manage(crate::manage::ManageError::Store(_) | crate::manage::ManageError::Entropy) => {
+                "server_error"
+            }
             _ => "invalid_request_error",
         }
     }
@@ -245,6 +278,7 @@ impl ProxyError {
             Self::BodyTimeout(_) => Some("request_timeout"),
             Self::Exhausted(RouteError::RateLimited { .. }) => Some("rate_limit_exceeded"),
             Self::Exhausted(_) => Some("all_deployments_failed"),
+            Self::Manage(error) => Some(manage_code(error)),
         }
     }
 
@@ -255,6 +289,7 @@ impl ProxyError {
             Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } | Self::PriceUnknown { .. } => {
                 Some("model")
             }
+            Self::Manage(crate::manage::ManageError::Invalid { param, .. }) => Some(param),
             _ => None,
         }
     }

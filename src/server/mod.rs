@@ -9,6 +9,7 @@ mod edge;
 pub mod error;
 pub mod govern;
 mod listen;
+mod manage;
 pub mod relay;
 mod responses;
 mod routes;
@@ -38,13 +39,51 @@ pub const COST_HEADER: &str = "x-llm-proxy-cost";
 /// Taken from the client or generated; echoed back and sent upstream.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Declares every `/admin` route once: [`ADMIN_ROUTES`] lists them (the OpenAPI test checks
+/// each is documented) and `admin_routes` registers the same list, so neither can drift.
+macro_rules! admin_api {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every `/admin` route as (method, path), in axum's path syntax; all need the master
+        /// key, and all are described by `GET /admin/openapi.json`.
+        pub const ADMIN_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn admin_routes(router: HttpRouter<AppState>) -> HttpRouter<AppState> {
+            router$(.route($path, axum::routing::$method($handler)))*
+        }
+    };
+}
+
+admin_api! {
+    post "/admin/reload" => admin::reload,
+    get "/admin/deployments" => admin::deployments,
+    post "/admin/deployments/{*target}" => admin::set_deployment,
+    post "/admin/keys" => manage::create_key,
+    get "/admin/keys" => manage::list_keys,
+    get "/admin/keys/{id}" => manage::get_key,
+    patch "/admin/keys/{id}" => manage::update_key,
+    delete "/admin/keys/{id}" => manage::delete_key,
+    post "/admin/keys/{id}/block" => manage::block_key,
+    post "/admin/keys/{id}/unblock" => manage::unblock_key,
+    post "/admin/keys/{id}/rotate" => manage::rotate_key,
+    post "/admin/teams" => manage::create_team,
+    get "/admin/teams" => manage::list_teams,
+    get "/admin/teams/{id}" => manage::get_team,
+    patch "/admin/teams/{id}" => manage::update_team,
+    delete "/admin/teams/{id}" => manage::delete_team,
+    post "/admin/teams/{id}/block" => manage::block_team,
+    post "/admin/teams/{id}/unblock" => manage::unblock_team,
+    get "/admin/spend" => manage::spend,
+    get "/admin/requests" => manage::requests,
+    get "/admin/openapi.json" => manage::openapi,
+}
+
 /// The whole HTTP app.
 ///
 /// Layers, outermost first: [`edge`] (request id, CORS, master key on `/v1`, who-served-it
 /// headers, access log), then panic recovery (a bug answers 500 in OpenAI's envelope, never a dropped
 /// connection), then the routes.
 pub fn app(state: AppState) -> HttpRouter {
-    HttpRouter::new()
+    let router = HttpRouter::new()
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/embeddings", post(routes::embeddings))
         .route("/v1/responses", post(routes::responses).get(responses::websocket))
@@ -58,10 +97,9 @@ pub fn app(state: AppState) -> HttpRouter {
         .route("/", get(routes::health))
         .route("/health", get(routes::health))
         .route("/health/ready", get(routes::ready))
-        .route("/metrics", get(admin::metrics))
-        .route("/admin/reload", post(admin::reload))
-        .route("/admin/deployments", get(admin::deployments))
-        .route("/admin/deployments/{*target}", post(admin::set_deployment))
+        .route("/metrics", get(admin::metrics));
+    // `/admin` routes are declared in `admin_api!` only, so each is documented and tested.
+    admin_routes(router)
         .fallback(routes::unknown_endpoint)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(CatchPanicLayer::custom(|_| ProxyError::Internal.into_response()))
