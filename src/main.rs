@@ -129,8 +129,8 @@ fn main() -> ExitCode {
         // Every request has ended: what the ledger still holds is written before exiting.
         state.close_ledger();
         drop(state);
-        let flushed =
-            store_runtime.block_on(tokio::time::timeout(std::time::Duration::from_secs(10), writer));
+        let flush = async { tokio::time::timeout(std::time::Duration::from_secs(10), writer).await };
+        let flushed = store_runtime.block_on(flush);
         if flushed.is_err() {
             tracing::warn!("the ledger could not be flushed within 10 s; its last records are lost");
         }

@@ -3,11 +3,13 @@ embedded SQLite store: the admin API makes the keys, the SDKs use them, the ledg
 spend report account for every call, and spend survives a restart.
 """
 
+import http.client
+import json
 import time
+import urllib.parse
 from decimal import Decimal
 
 import anthropic
-import httpx
 import openai
 import pytest
 
@@ -51,9 +53,31 @@ def proxy(store_dir):
         yield running
 
 
-def admin(proxy, method, path, **kwargs):
-    response = httpx.request(method, proxy["root"] + path, headers={"authorization": f"Bearer {MASTER_KEY}"}, **kwargs)
-    return response
+class Answer:
+    """A plain HTTP answer: status, headers, body."""
+
+    def __init__(self, status, headers, body):
+        self.status_code, self.headers, self.text = status, headers, body
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def request(proxy, method, path, json_body=None, params=None, headers=None):
+    url = urllib.parse.urlparse(proxy["root"])
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    if params:
+        path += "?" + urllib.parse.urlencode(params)
+    body = None if json_body is None else json.dumps(json_body)
+    connection.request(method, path, body=body, headers={"content-type": "application/json", **(headers or {})})
+    response = connection.getresponse()
+    answer = Answer(response.status, dict(response.getheaders()), response.read().decode())
+    connection.close()
+    return answer
+
+
+def admin(proxy, method, path, json=None, params=None):
+    return request(proxy, method, path, json, params, {"authorization": f"Bearer {MASTER_KEY}"})
 
 
 def create_key(proxy, **fields):
@@ -167,11 +191,14 @@ def test_every_call_leaves_a_ledger_row_and_the_spend_report_adds_them_up(proxy)
     stream = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "six seven"}], stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     # A client that goes away mid-stream: its row says so.
-    with httpx.stream("POST", proxy["base_url"] + "/chat/completions",
-                      headers={"authorization": f"Bearer {key['key']}"},
-                      json={"model": "slow-echo", "stream": True,
-                            "messages": [{"role": "user", "content": " ".join(["word"] * 100)}]}) as cut:
-        next(cut.iter_bytes())
+    url = urllib.parse.urlparse(proxy["root"])
+    cut = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    cut.request("POST", "/v1/chat/completions", headers={"authorization": f"Bearer {key['key']}",
+                                                          "content-type": "application/json"},
+                body=json.dumps({"model": "slow-echo", "stream": True,
+                                 "messages": [{"role": "user", "content": " ".join(["word"] * 100)}]}))
+    cut.getresponse().read(20)
+    cut.close()
 
     rows = ledger(proxy, key["id"], 4)
     by_outcome = {}
