@@ -155,13 +155,19 @@ async fn each_kind_of_request_leaves_its_row_and_the_report_adds_them_up() {
     assert!(streamed_row.ttft_ms.is_some() && streamed_row.cost_nanos > 0);
     let cut_row = find(&|r| r.model == "slow");
     assert_eq!(cut_row.outcome, "client_gone");
+    // Its usage never came: it is billed on the proxy's estimate, and says so.
+    assert_eq!(cut_row.error.as_deref(), Some("usage_estimated"));
+    assert!(
+        cut_row.prompt_tokens > 0 && cut_row.completion_tokens >= 1 && cut_row.cost_nanos > 0,
+        "{cut_row:?}"
+    );
     let missing = find(&|r| r.model == "nope");
     assert_eq!((missing.status, missing.outcome.as_str(), missing.cost_nanos), (404, "client_error", 0));
     assert!(rows.iter().all(|r| r.request_id.len() > 10 && r.overhead_us >= 0 && r.bodies.is_none()));
 
     // The spend report (the daily aggregates) equals the sum of the rows, key by key and in
     // total; and each row's cost is the price table's figure for its usage.
-    for row in &rows {
+    for row in rows.iter().filter(|r| r.error.as_deref() != Some("usage_estimated")) {
         let price = llm_proxy::accounting::PriceTable::shipped().lookup("mock", "mock-echo").unwrap();
         let usage = llm_proxy::usage::Usage {
             prompt_tokens: row.prompt_tokens as u64,

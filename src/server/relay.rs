@@ -38,7 +38,7 @@ pub enum StreamEnd {
 pub fn relay(
     committed: Committed,
     dialect: Dialect,
-    on_end: impl FnOnce(&StreamEnd, Option<Usage>) + Send + 'static,
+    on_end: impl FnOnce(&StreamEnd, Option<Usage>, u64) + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let state = Relay {
         sent: committed.first.len() as u64,
@@ -47,6 +47,7 @@ pub fn relay(
         done_at_commit: committed.done,
         failed_at_commit: committed.failed,
         usage: committed.usage,
+        content_frames: 1,
         idle_timeout: committed.idle_timeout,
         deadline: committed.deadline,
         max_bytes: committed.max_bytes,
@@ -70,6 +71,8 @@ struct Relay {
     /// The stream ended on an upstream error event among the first bytes.
     failed_at_commit: bool,
     usage: Option<Usage>,
+    /// Frames with content relayed after the commit.
+    content_frames: u64,
     idle_timeout: Duration,
     deadline: Instant,
     max_bytes: u64,
@@ -78,8 +81,10 @@ struct Relay {
     finish: Option<Finish>,
 }
 
-/// Called once when the stream ends, with how and the usage it reported.
-type OnEnd = Box<dyn FnOnce(&StreamEnd, Option<Usage>) + Send>;
+/// Called once when the stream ends, with how, the usage it reported, and how many frames
+/// with content were relayed (about one token each in OpenAI-framed streams: what a stream
+/// that ended before its usage arrived is billed on).
+type OnEnd = Box<dyn FnOnce(&StreamEnd, Option<Usage>, u64) + Send>;
 
 struct Finish {
     ticket: Ticket,
@@ -108,6 +113,7 @@ impl Relay {
             Ok(Some(Ok(frame))) => frame,
         };
         self.usage = frame.usage.or(self.usage);
+        self.content_frames += u64::from(frame.meaningful && !frame.done);
         self.sent += frame.bytes.len() as u64;
         if self.sent > self.max_bytes {
             return self.fail(format!("the stream exceeded {} bytes", self.max_bytes));
@@ -137,7 +143,7 @@ impl Relay {
                 StreamEnd::Failed(_) => ticket.failure(self.usage),
                 StreamEnd::ClientGone => ticket.abandon(self.usage),
             }
-            on_end(&end, self.usage);
+            on_end(&end, self.usage, self.content_frames);
         }
     }
 }

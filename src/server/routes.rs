@@ -212,7 +212,19 @@ async fn dispatch(
             let model_metrics = model_metrics.clone();
             let was_cut = Arc::new(AtomicBool::new(false));
             let cut = Arc::clone(&was_cut);
-            let on_end = move |end: &StreamEnd, usage| {
+            let prompt_estimate = (request.body().len() / 4) as u64;
+            let on_end = move |end: &StreamEnd, usage: Option<crate::usage::Usage>, content_frames: u64| {
+                // A stream cut before its usage arrived (the client left, the upstream broke)
+                // is billed on an estimate rather than not at all: the prompt's bytes / 4 and
+                // a token per content frame relayed.
+                let estimated = usage.is_none();
+                let usage = usage.or_else(|| {
+                    Some(crate::usage::Usage {
+                        prompt_tokens: prompt_estimate,
+                        completion_tokens: content_frames,
+                        ..Default::default()
+                    })
+                });
                 let _in_flight = in_flight;
                 let (outcome, status) = match end {
                     StreamEnd::Completed => ("completed", StreamStatus::Completed),
@@ -238,6 +250,8 @@ async fn dispatch(
                         Some("stream_interrupted")
                     }
                     _ if status == StreamStatus::CutByShutdown => Some("shutting_down"),
+                    // The ledger says the tokens are the proxy's estimate, not the provider's.
+                    _ if estimated => Some("usage_estimated"),
                     _ => None,
                 };
                 ctx.finish(ended_state.ledger(), 200, Some(outcome));
