@@ -168,6 +168,13 @@ pub(super) fn parse_principals(
     }
     let mut key_records = Vec::new();
     for (path, raw) in entries(keys, "keys", problems) {
+        // The id is the part of the key between `sk-lp-` and `_`: no `_` or `.` in it.
+        if crate::keys::valid_id(&raw.id) && !raw.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            problems.push(
+                format!("{path}.id"),
+                "a key id is A-Z a-z 0-9 and - only (it sits between sk-lp- and _ in the key)",
+            );
+        }
         let hash = raw.hash.as_deref().unwrap_or_default().to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             problems.push(

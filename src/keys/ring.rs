@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -102,6 +102,9 @@ type Cache<T> = moka::future::Cache<String, Arc<Cached<T>>>;
 /// The store's keys and teams, cached.
 pub struct Keyring {
     store: Option<Arc<dyn Store>>,
+    /// Bumped by every `forget_*`: a read that started before a change does not put what it
+    /// read back into the cache after it.
+    changes: Arc<AtomicU64>,
     keys: Cache<KeyRecord>,
     teams: Cache<TeamRecord>,
     fresh_for: Duration,
@@ -114,7 +117,7 @@ const CACHED: u64 = 1_000_000;
 impl Keyring {
     /// A keyring over `store` (none: only keys as code exist).
     pub fn new(store: Option<Arc<dyn Store>>, fresh_for: Duration, timeout: Duration) -> Self {
-        Self { store, keys: cache(), teams: cache(), fresh_for, timeout }
+        Self { store, changes: Arc::default(), keys: cache(), teams: cache(), fresh_for, timeout }
     }
 
     /// The store, if there is one.
@@ -190,13 +193,19 @@ impl Keyring {
         F: Fn(String) -> Fut + Clone + Send + 'static,
         Fut: std::future::Future<Output = Result<Option<T>, StoreError>> + Send + 'static,
     {
+        let changes_before = self.changes.load(Ordering::Acquire);
         if let Some(cached) = cache.get(id).await {
             if cached.fetched.elapsed() >= self.fresh_for && !cached.refreshing.swap(true, Ordering::AcqRel) {
                 let (cache, id, fetch, timeout) =
                     (cache.clone(), id.to_string(), fetch.clone(), self.timeout);
+                let changes = Arc::clone(&self.changes);
                 tokio::spawn(async move {
                     match tokio::time::timeout(timeout, fetch(id.clone())).await {
-                        Ok(Ok(record)) => cache.insert(id, Arc::new(fresh(record))).await,
+                        Ok(Ok(record)) if changes.load(Ordering::Acquire) == changes_before => {
+                            cache.insert(id, Arc::new(fresh(record))).await
+                        }
+                        // Changed meanwhile: what was read may be older than the change.
+                        Ok(Ok(_)) => cache.invalidate(&id).await,
                         // Still the last word we have: keep serving it, try again next time.
                         _ => {
                             if let Some(stale) = cache.get(&id).await {
@@ -219,7 +228,14 @@ impl Keyring {
             })
             .await;
         match loaded {
-            Ok(cached) => Ok(cached.record.clone()),
+            Ok(cached) => {
+                if self.changes.load(Ordering::Acquire) != changes_before {
+                    // Read before a change made here: serve it to this request (it began
+                    // first), but do not keep it.
+                    cache.invalidate(id).await;
+                }
+                Ok(cached.record.clone())
+            }
             Err(reason) => {
                 tracing::warn!(reason = %reason, "a key could not be read from the store; the request is refused with 503");
                 Err(KeyError::Unavailable)
@@ -229,11 +245,13 @@ impl Keyring {
 
     /// Drops a key from the cache (it was changed here): the next request reads it again.
     pub async fn forget_key(&self, id: &str) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
         self.keys.invalidate(id).await;
     }
 
     /// Drops a team from the cache.
     pub async fn forget_team(&self, id: &str) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
         self.teams.invalidate(id).await;
     }
 }
