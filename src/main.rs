@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use llm_proxy::telemetry::{self, LogFormat};
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
     let listen = cli.listen.clone().unwrap_or_else(|| config.server.listen.clone());
     let (state, writer) = match store {
         None => (AppState::from_file(&config, &cli.config), None),
-        Some(store) => match AppState::with_store(&config, Some(&cli.config), store) {
+        Some((store, unpinned)) => match AppState::with_stores(&config, Some(&cli.config), store, unpinned) {
             Ok((state, writer)) => (Ok(state), Some(store_runtime.spawn(writer))),
             Err(err) => (Err(err), None),
         },
@@ -160,7 +161,8 @@ fn run_admin(admin: llm_proxy::cli::Admin, config: &Config) -> ExitCode {
     };
     let needs_store = !matches!(admin, Admin::Keys { command: KeysCommand::Generate { .. } });
     let store = match needs_store.then(|| open_store(config, &runtime)).transpose() {
-        Ok(store) => store.flatten(),
+        // The command runs on that runtime: the store as is.
+        Ok(stores) => stores.flatten().map(|(_, store)| store),
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::FAILURE;
@@ -181,10 +183,11 @@ fn run_admin(admin: llm_proxy::cli::Admin, config: &Config) -> ExitCode {
 
 /// Opens the store `store.url` names (applying its migrations), pinned to `runtime`;
 /// `None` when no store is configured.
-fn open_store(
-    config: &Config,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<Option<std::sync::Arc<dyn llm_proxy::store::Store>>, String> {
+/// The store twice: pinned to `runtime` (for the request path, on other runtimes), and as is
+/// (for what runs on `runtime` itself).
+type Stores = (Arc<dyn llm_proxy::store::Store>, Arc<dyn llm_proxy::store::Store>);
+
+fn open_store(config: &Config, runtime: &tokio::runtime::Runtime) -> Result<Option<Stores>, String> {
     let url = config.store.url.trim();
     if url.is_empty() {
         tracing::info!("no store configured (store.url): keys as code and the master key only; no ledger");
@@ -194,7 +197,7 @@ fn open_store(
     match runtime.block_on(llm_proxy::store::open(url)) {
         Ok(store) => {
             tracing::info!(backend = store.backend(), url = %shown, "store ready, migrations applied");
-            Ok(Some(llm_proxy::store::on_runtime(store, runtime.handle().clone())))
+            Ok(Some((llm_proxy::store::on_runtime(Arc::clone(&store), runtime.handle().clone()), store)))
         }
         Err(err) => Err(format!("cannot open the store {shown}: {err}")),
     }

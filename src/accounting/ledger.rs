@@ -82,27 +82,40 @@ async fn write_loop(
     settings: WriterSettings,
     metrics: Governance,
 ) {
+    use mpsc::error::TryRecvError;
     let batch_size = settings.batch_size.max(1);
     let mut purged_at: Option<tokio::time::Instant> = None;
     loop {
-        let mut rows = Vec::with_capacity(batch_size);
-        if rx.recv_many(&mut rows, batch_size).await == 0 {
-            return;
-        }
-        // Let a trickle gather into one transaction, without holding a full batch back.
-        let deadline = tokio::time::Instant::now() + settings.flush_interval;
-        while rows.len() < batch_size {
-            let room = batch_size - rows.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut rows, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+        // The writer never waits on the queue itself: a sender then has no task to wake, so
+        // queueing a record costs a request no system call. It looks every flush interval.
+        tokio::time::sleep(settings.flush_interval).await;
+        loop {
+            let mut rows = Vec::with_capacity(batch_size);
+            let closed = loop {
+                match rx.try_recv() {
+                    Ok(row) => {
+                        rows.push(row);
+                        if rows.len() == batch_size {
+                            break false;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break false,
+                    Err(TryRecvError::Disconnected) => break true,
+                }
+            };
+            let (count, full) = (rows.len(), rows.len() == batch_size);
+            if count > 0 {
+                write_with_retry(&*store, &Batch::from_rows(rows), &metrics).await;
+                metrics.ledger_queue.dec_by(count as i64);
+                metrics.ledger_written.inc_by(count as u64);
+            }
+            if closed {
+                return;
+            }
+            if !full {
+                break;
             }
         }
-        let count = rows.len();
-        let batch = Batch::from_rows(rows);
-        write_with_retry(&*store, &batch, &metrics).await;
-        metrics.ledger_queue.dec_by(count as i64);
-        metrics.ledger_written.inc_by(count as u64);
         if purged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
             purged_at = Some(tokio::time::Instant::now());
             purge(&*store, settings).await;

@@ -207,22 +207,25 @@ impl Governed {
     /// Puts the key's `x-ratelimit-*` headers (OpenAI's names) on a response, over any an
     /// upstream sent: the client's limits are its key's, not the proxy's provider account's.
     pub(super) fn decorate(&self, headers: &mut HeaderMap) {
+        use axum::http::HeaderName;
+        const REQUESTS: [HeaderName; 3] = [
+            HeaderName::from_static("x-ratelimit-limit-requests"),
+            HeaderName::from_static("x-ratelimit-remaining-requests"),
+            HeaderName::from_static("x-ratelimit-reset-requests"),
+        ];
+        const TOKENS: [HeaderName; 3] = [
+            HeaderName::from_static("x-ratelimit-limit-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-tokens"),
+        ];
         let (requests, tokens) = self.readings;
-        for (kind, reading) in [("requests", requests), ("tokens", tokens)] {
+        for (names, reading) in [(REQUESTS, requests), (TOKENS, tokens)] {
             let Some(reading) = reading else { continue };
-            let name = |what: &str| format!("x-ratelimit-{what}-{kind}");
-            let mut put = |what: &str, value: HeaderValue| {
-                if let Ok(name) = axum::http::HeaderName::try_from(name(what)) {
-                    headers.insert(name, value);
-                }
-            };
-            put("limit", HeaderValue::from(reading.limit));
-            put("remaining", HeaderValue::from(reading.remaining));
-            put(
-                "reset",
-                HeaderValue::from_str(&openai_duration(reading.reset.max(Duration::from_millis(1))))
-                    .unwrap_or(HeaderValue::from_static("0s")),
-            );
+            let [limit, remaining, reset] = names;
+            headers.insert(limit, HeaderValue::from(reading.limit));
+            headers.insert(remaining, HeaderValue::from(reading.remaining));
+            let until = openai_duration(reading.reset.max(Duration::from_millis(1)));
+            headers.insert(reset, HeaderValue::from_str(&until).unwrap_or(HeaderValue::from_static("0s")));
         }
         if let Some(warning) = &self.warning {
             headers.insert("x-llm-proxy-budget-warning", warning.clone());

@@ -130,7 +130,20 @@ impl AppState {
         file: Option<&Path>,
         store: Arc<dyn Store>,
     ) -> Result<(Self, impl std::future::Future<Output = ()> + Send + 'static), BuildError> {
-        let (state, writer) = Self::build(config, file.map(Path::to_path_buf), Some(store))?;
+        let ledger_store = Arc::clone(&store);
+        Self::with_stores(config, file, store, ledger_store)
+    }
+
+    /// Like [`AppState::with_store`], with the ledger writer on `ledger_store`: the same
+    /// database, unwrapped for the runtime the writer runs on (the binary pins the request
+    /// path's handle to the store's runtime; the writer already runs there).
+    pub fn with_stores(
+        config: &Config,
+        file: Option<&Path>,
+        store: Arc<dyn Store>,
+        ledger_store: Arc<dyn Store>,
+    ) -> Result<(Self, impl std::future::Future<Output = ()> + Send + 'static), BuildError> {
+        let (state, writer) = Self::build(config, file.map(Path::to_path_buf), Some((store, ledger_store)))?;
         Ok((state, async move {
             if let Some(writer) = writer {
                 writer.await;
@@ -142,13 +155,14 @@ impl AppState {
     fn build(
         config: &Config,
         source: Option<PathBuf>,
-        store: Option<Arc<dyn Store>>,
+        stores: Option<(Arc<dyn Store>, Arc<dyn Store>)>,
     ) -> Result<(Self, Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>), BuildError>
     {
+        let (store, ledger_store) = stores.unzip();
         let metrics = Metrics::new();
         let live = Live::new(config, &metrics, None)?;
-        let (ledger, writer) = match &store {
-            Some(store) => {
+        let (ledger, writer) = match ledger_store {
+            Some(ledger_store) => {
                 metrics.governance.store_up.set(1);
                 let ledger = &config.ledger;
                 let days = |n: u32| (n > 0).then(|| Duration::from_secs(u64::from(n) * 86_400));
@@ -158,12 +172,8 @@ impl AppState {
                     retention: days(ledger.retention_days),
                     aggregate_retention: days(ledger.aggregate_retention_days),
                 };
-                let (ledger, writer) = Ledger::new(
-                    Arc::clone(store),
-                    ledger.queue_capacity,
-                    settings,
-                    metrics.governance.clone(),
-                );
+                let (ledger, writer) =
+                    Ledger::new(ledger_store, ledger.queue_capacity, settings, metrics.governance.clone());
                 (
                     ledger,
                     Some(Box::pin(writer) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
