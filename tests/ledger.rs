@@ -100,9 +100,45 @@ async fn rows(store: &dyn Store, key: &str, count: usize) -> Vec<LedgerRow> {
     }
 }
 
+/// A fresh schema on the PostgreSQL every machine and CI run has (127.0.0.1:5432, trust
+/// auth, database `test`; `LLM_PROXY_TEST_POSTGRES` names another), and its URL.
+async fn postgres_schema() -> (String, String) {
+    use sqlx::{Connection, Executor};
+    let base = std::env::var("LLM_PROXY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable: {e}"));
+    let schema = format!("ledger_{}", uuid::Uuid::new_v4().simple());
+    admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    (format!("{base}{separator}options=-c%20search_path%3D{schema}"), schema)
+}
+
+/// Drops a schema [`postgres_schema`] made (best effort).
+async fn drop_schema(schema: &str) {
+    use sqlx::{Connection, Executor};
+    let base = std::env::var("LLM_PROXY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
+        let _ = admin.execute(format!("DROP SCHEMA {schema} CASCADE").as_str()).await;
+    }
+}
+
 #[tokio::test]
 async fn each_kind_of_request_leaves_its_row_and_the_report_adds_them_up() {
-    let store = llm_proxy::store::open(&temp_db()).await.unwrap();
+    kinds_of_requests(&temp_db()).await;
+}
+
+#[tokio::test]
+async fn on_postgresql_too_each_kind_of_request_leaves_its_row() {
+    let (url, schema) = postgres_schema().await;
+    kinds_of_requests(&url).await;
+    drop_schema(&schema).await;
+}
+
+async fn kinds_of_requests(url: &str) {
+    let store = llm_proxy::store::open(url).await.unwrap();
     let key = add_key(&*store, "ledger", Limits::default()).await;
     let proxy = Proxy::start_stored(YAML, Arc::clone(&store)).await;
 
@@ -190,7 +226,18 @@ async fn each_kind_of_request_leaves_its_row_and_the_report_adds_them_up() {
 
 #[tokio::test]
 async fn spend_and_limits_survive_a_restart() {
-    let url = temp_db();
+    restart(&temp_db()).await;
+}
+
+#[tokio::test]
+async fn on_postgresql_too_spend_survives_a_restart() {
+    let (url, schema) = postgres_schema().await;
+    restart(&url).await;
+    drop_schema(&schema).await;
+}
+
+async fn restart(url: &str) {
+    let url = url.to_string();
     let store = llm_proxy::store::open(&url).await.unwrap();
     let budget = Budget { hard_usd: Some(Money(5_000)), soft_usd: None, period: Period::Monthly };
     let key = add_key(&*store, "restart", Limits { budget: Some(budget), ..Limits::default() }).await;
