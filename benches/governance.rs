@@ -126,7 +126,7 @@ fn cached(count: usize) -> &'static Setup {
 }
 
 /// A virtual key's request: a different key each time, round-robin over all of them.
-#[divan::bench(args = [1, 1_000, 100_000])]
+#[divan::bench(args = [1, 1_000, 100_000], sample_count = 1000)]
 fn virtual_key(bencher: Bencher, keys: usize) {
     let setup = cached(keys);
     let request = request();
@@ -139,7 +139,7 @@ fn virtual_key(bencher: Bencher, keys: usize) {
 }
 
 /// The master key through the same path: what the proxy did before virtual keys.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn master_key(bencher: Bencher) {
     let setup = cached(1);
     let request = request();
